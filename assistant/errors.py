@@ -1,0 +1,211 @@
+"""One error format for every 4xx/5xx: ``{"error": {"code": "...", "message": "...", "fields": {...}}}``.
+
+Holds the application exceptions services raise, the DRF exception handler, the Django-level handlers
+(400/403/404/500, CSRF failure), and the middleware that refuses oversized bodies before anything reads them.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from rest_framework import exceptions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ApplicationError(Exception):
+    """A rule of the application refused the request; carries the HTTP status and the error body."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    code = "invalid_request"
+
+    def __init__(self, message: str, *, fields: Mapping[str, list[str]] | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.fields = dict(fields or {})
+        if code is not None:
+            self.code = code
+
+
+class ResourceNotFound(ApplicationError):
+    status_code = status.HTTP_404_NOT_FOUND
+    code = "not_found"
+
+
+class PreconditionFailed(ApplicationError):
+    """The client's ``If-Match`` does not match the current state (a lost update was prevented)."""
+
+    status_code = status.HTTP_412_PRECONDITION_FAILED
+    code = "precondition_failed"
+
+
+class LimitExceeded(ApplicationError):
+    """A per-user quota would be exceeded."""
+
+    status_code = status.HTTP_409_CONFLICT
+    code = "limit_exceeded"
+
+
+class InvalidCredentials(ApplicationError):
+    status_code = status.HTTP_401_UNAUTHORIZED
+    code = "invalid_credentials"
+
+
+# --- Body -----------------------------------------------------------------------------------------------
+
+
+def error_body(code: str, message: str, fields: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "fields": dict(fields or {})}}
+
+
+def _messages(detail: Any) -> list[str]:
+    if isinstance(detail, (list, tuple)):
+        return [message for item in detail for message in _messages(item)]
+    if isinstance(detail, Mapping):
+        return [f"{key}: {message}" for key, value in detail.items() for message in _messages(value)]
+    return [str(detail)]
+
+
+def _flatten_fields(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Turn DRF's nested error detail into ``{"field": [...], "items.0.text": [...]}``."""
+    if isinstance(detail, Mapping):
+        fields: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            fields.update(_flatten_fields(value, f"{prefix}{key}."))
+        return fields
+    if isinstance(detail, (list, tuple)) and any(isinstance(item, Mapping) for item in detail):
+        fields = {}
+        for index, item in enumerate(detail):
+            if item:
+                fields.update(_flatten_fields(item, f"{prefix}{index}."))
+        return fields
+    return {prefix.rstrip(".") or "non_field_errors": _messages(detail)}
+
+
+def _validation_message(fields: Mapping[str, list[str]]) -> str:
+    named = [name for name in fields if name != "non_field_errors"]
+    if named:
+        return "Invalid input: " + ", ".join(named) + "."
+    messages = fields.get("non_field_errors") or ["Invalid input."]
+    return messages[0]
+
+
+def _validation_error_body(detail: Any) -> dict[str, Any]:
+    if not isinstance(detail, Mapping):
+        detail = {"non_field_errors": detail}
+    fields = _flatten_fields(detail)
+    return error_body("validation_error", _validation_message(fields), fields)
+
+
+# --- DRF ------------------------------------------------------------------------------------------------
+
+_DRF_CODES = {
+    exceptions.ParseError: "malformed_request",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "throttled",
+}
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """REST_FRAMEWORK["EXCEPTION_HANDLER"]: every error a view raises leaves as the one JSON shape."""
+    if isinstance(exc, ApplicationError):
+        response = Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+        if exc.status_code == status.HTTP_401_UNAUTHORIZED:
+            response["WWW-Authenticate"] = "Token"
+        return response
+    if isinstance(exc, DjangoValidationError):
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        return Response(_validation_error_body(detail), status=status.HTTP_400_BAD_REQUEST)
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # an unexpected error: Django's handler500 answers with the JSON 500 body
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = _validation_error_body(exc.detail)
+        return response
+    if isinstance(exc, Http404):
+        code, message = "not_found", "Not found."
+    elif isinstance(exc, DjangoPermissionDenied):
+        code, message = "permission_denied", "You do not have permission to perform this action."
+    else:
+        code = next((name for cls, name in _DRF_CODES.items() if isinstance(exc, cls)), None)
+        detail = getattr(exc, "detail", "")
+        code = code or (detail.code if hasattr(detail, "code") else "error")
+        message = " ".join(_messages(detail)) or "Error."
+    if isinstance(exc, exceptions.ParseError):
+        message = f"Malformed request body: {message}"
+    response.data = error_body(code, message)
+    return response
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """An input serializer that names unknown fields instead of silently dropping them."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+# --- Django-level handlers (wired in assistant/urls.py) ----------------------------------------------------
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(error_body("bad_request", "Bad request."), status=400)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(error_body("permission_denied", "Permission denied."), status=403)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(error_body("not_found", "Not found."), status=404)
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(error_body("server_error", "Internal server error."), status=500)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
+    """CSRF_FAILURE_VIEW: the session-auth forms (admin) get the JSON error too."""
+    return JsonResponse(error_body("csrf_failed", f"CSRF verification failed. {reason}".strip()), status=403)
+
+
+def request_too_large_response() -> JsonResponse:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return JsonResponse(
+        error_body("request_too_large", f"Request body is larger than the limit of {limit} bytes."), status=413
+    )
+
+
+class RequestBodyLimitMiddleware:
+    """Refuse a body over DATA_UPLOAD_MAX_MEMORY_SIZE with 413 before a parser reads it.
+
+    DRF's parsers read the request stream directly, so Django's own limit (checked on ``request.body``)
+    would not apply to API requests.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return JsonResponse(error_body("bad_request", "Invalid Content-Length header."), status=400)
+        if limit is not None and length > limit:
+            return request_too_large_response()
+        return self.get_response(request)

@@ -1,0 +1,170 @@
+"""Writes to principles. Each change of text, title, weight or active appends an immutable version.
+
+Every function runs in one transaction and locks what it reads before deciding: the owner row serialises
+the per-user active-principle count, the principle row serialises edits and the If-Match check.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Max
+
+from assistant.errors import LimitExceeded, PreconditionFailed, ResourceNotFound
+from preferences.models import Principle, PrincipleVersion
+
+VERSIONED_FIELDS = ("text", "title", "weight", "active")
+
+
+def _lock_owner(owner_id: int) -> None:
+    get_user_model().objects.select_for_update().filter(pk=owner_id).first()
+
+
+def _check_active_limit(*, owner_id: int) -> None:
+    limit = settings.MAX_ACTIVE_PRINCIPLES_PER_USER
+    if Principle.objects.filter(owner_id=owner_id, active=True).count() >= limit:
+        raise LimitExceeded(
+            f"You already have {limit} active principles, the limit; deactivate one first.",
+            fields={"active": [f"At most {limit} active principles per user."]},
+            code="active_principle_limit",
+        )
+
+
+def _check_if_match(*, principle: Principle, if_match: Sequence[str] | None) -> None:
+    """``if_match`` is the list of entity tags from the If-Match header; None when the header was absent."""
+    if if_match is None or "*" in if_match:
+        return
+    current = principle.etag
+    if not any(tag.removeprefix("W/") == current for tag in if_match):
+        raise PreconditionFailed(
+            "The principle changed since you read it (If-Match does not match the current ETag); "
+            "fetch it again and retry.",
+            fields={"If-Match": [f"Current ETag is {current}."]},
+        )
+
+
+def _normalise(*, text: str, title: str) -> tuple[str, str]:
+    return text.strip(), title.strip()
+
+
+def _record_version(*, principle: Principle, actor: AbstractBaseUser | None) -> None:
+    principle.version += 1
+    principle.full_clean(exclude=["owner"])
+    principle.save()
+    PrincipleVersion.objects.create(
+        principle=principle,
+        number=principle.version,
+        title=principle.title,
+        text=principle.text,
+        weight=principle.weight,
+        active=principle.active,
+        created_by=actor,
+    )
+
+
+def _lock_principle(principle: Principle) -> Principle:
+    return Principle.objects.select_for_update().get(pk=principle.pk)
+
+
+@transaction.atomic
+def principle_create(
+    *,
+    owner: AbstractBaseUser,
+    text: str,
+    title: str = "",
+    weight: float = 1.0,
+    active: bool = True,
+    position: int | None = None,
+    actor: AbstractBaseUser | None = None,
+) -> Principle:
+    """Create a principle and its version 1. ``position`` None appends after the owner's last one."""
+    _lock_owner(owner.pk)
+    if active:
+        _check_active_limit(owner_id=owner.pk)
+    if position is None:
+        last = Principle.objects.filter(owner=owner).aggregate(last=Max("position"))["last"]
+        position = 0 if last is None else last + 1
+    text, title = _normalise(text=text, title=title)
+    principle = Principle(owner=owner, text=text, title=title, weight=weight, active=active, position=position)
+    _record_version(principle=principle, actor=actor or owner)
+    return principle
+
+
+@transaction.atomic
+def principle_update(
+    *,
+    principle: Principle,
+    actor: AbstractBaseUser | None,
+    text: str | None = None,
+    title: str | None = None,
+    weight: float | None = None,
+    active: bool | None = None,
+    position: int | None = None,
+    if_match: Sequence[str] | None = None,
+) -> Principle:
+    """Apply the given changes (None = keep). A new version is recorded when a versioned field changed;
+    a position-only change reorders without a new version; no change at all writes nothing."""
+    if active:
+        _lock_owner(principle.owner_id)
+    principle = _lock_principle(principle)
+    _check_if_match(principle=principle, if_match=if_match)
+
+    changes: dict[str, object] = {}
+    if text is not None:
+        changes["text"] = text.strip()
+    if title is not None:
+        changes["title"] = title.strip()
+    if weight is not None:
+        changes["weight"] = weight
+    if active is not None:
+        changes["active"] = active
+    changed = {name: value for name, value in changes.items() if getattr(principle, name) != value}
+    if changed.get("active") is True:
+        _check_active_limit(owner_id=principle.owner_id)
+    for name, value in changed.items():
+        setattr(principle, name, value)
+
+    if changed:
+        if position is not None:
+            principle.position = position
+        _record_version(principle=principle, actor=actor)
+    elif position is not None and position != principle.position:
+        principle.position = position
+        principle.full_clean(exclude=["owner"])
+        principle.save(update_fields=["position", "updated_at"])
+    return principle
+
+
+def principle_deactivate(
+    *, principle: Principle, actor: AbstractBaseUser | None, if_match: Sequence[str] | None = None
+) -> Principle:
+    """Delete from the user's point of view: the principle stops steering replies; its history is kept."""
+    return principle_update(principle=principle, actor=actor, active=False, if_match=if_match)
+
+
+def principle_activate(
+    *, principle: Principle, actor: AbstractBaseUser | None, if_match: Sequence[str] | None = None
+) -> Principle:
+    return principle_update(principle=principle, actor=actor, active=True, if_match=if_match)
+
+
+@transaction.atomic
+def principle_version_restore(
+    *,
+    principle: Principle,
+    number: int,
+    actor: AbstractBaseUser | None,
+    if_match: Sequence[str] | None = None,
+) -> Principle:
+    """Copy text, title and weight of version ``number`` into a new version; the active flag is kept."""
+    principle = _lock_principle(principle)
+    _check_if_match(principle=principle, if_match=if_match)
+    source = PrincipleVersion.objects.filter(principle=principle, number=number).first()
+    if source is None:
+        raise ResourceNotFound(f"Principle {principle.pk} has no version {number}.")
+    principle.text, principle.title, principle.weight = source.text, source.title, source.weight
+    _record_version(principle=principle, actor=actor)
+    return principle

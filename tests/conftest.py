@@ -1,0 +1,68 @@
+"""Shared fixtures: three users (alice owns things, bob and charlie try to reach them) and API clients.
+
+``auth_client(user)`` returns an APIClient authenticated with a real knox token, exactly as API clients are.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from knox.models import AuthToken
+from rest_framework.test import APIClient
+
+from tests.factories import UserFactory
+
+
+@pytest.fixture
+def alice(db):
+    return UserFactory(username="alice")
+
+
+@pytest.fixture
+def bob(db):
+    return UserFactory(username="bob")
+
+
+@pytest.fixture
+def charlie(db):
+    return UserFactory(username="charlie")
+
+
+@pytest.fixture
+def staff_user(db):
+    return UserFactory(username="staff", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    """An unauthenticated client."""
+    return APIClient()
+
+
+@pytest.fixture
+def auth_client(db) -> Callable[..., APIClient]:
+    """``auth_client(user)`` -> an APIClient sending ``Authorization: Token <knox token>`` for ``user``."""
+
+    def make(user) -> APIClient:
+        _, token = AuthToken.objects.create(user=user)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+        client.token = token
+        return client
+
+    return make
+
+
+@pytest.fixture
+def alice_client(alice, auth_client) -> APIClient:
+    return auth_client(alice)
+
+
+@pytest.fixture
+def bob_client(bob, auth_client) -> APIClient:
+    return auth_client(bob)
+
+
+@pytest.fixture
+def charlie_client(charlie, auth_client) -> APIClient:
+    return auth_client(charlie)
