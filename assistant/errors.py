@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from rest_framework import exceptions, serializers, status
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -146,17 +146,6 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         message = f"Malformed request body: {message}"
     response.data = error_body(code, message)
     return response
-
-
-class StrictInputSerializer(serializers.Serializer):
-    """An input serializer that names unknown fields instead of silently dropping them."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return super().to_internal_value(data)
 
 
 # --- Django-level handlers (wired in assistant/urls.py) ----------------------------------------------------

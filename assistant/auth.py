@@ -1,0 +1,95 @@
+"""Token login for API clients (knox: hashed, revocable, one token per login/device) and logout."""
+from __future__ import annotations
+
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import AbstractBaseUser
+from django.urls import path
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from knox.auth import TokenAuthentication
+from knox.models import AuthToken
+from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from assistant.errors import InvalidCredentials
+from assistant.openapi import error_responses
+from assistant.strict_input import StrictCharField, StrictInputSerializer
+
+TAGS = ["auth"]
+
+
+def token_issue(*, user: AbstractBaseUser) -> str:
+    """Create a new knox token for ``user`` and return its secret (stored only as a digest)."""
+    _, token = AuthToken.objects.create(user=user)
+    return token
+
+
+class LoginApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    parser_classes = [JSONParser]
+
+    class InputSerializer(StrictInputSerializer):
+        username = StrictCharField(max_length=150)
+        password = StrictCharField(max_length=4096, trim_whitespace=False)
+
+    class OutputSerializer(serializers.Serializer):
+        token = serializers.CharField(help_text="Send as `Authorization: Token <token>`.")
+        username = serializers.CharField()
+
+    @extend_schema(
+        operation_id="auth_login",
+        tags=TAGS,
+        summary="Exchange username and password for a new API token",
+        request=InputSerializer,
+        responses={200: OutputSerializer, **error_responses(400, 401, 413, 415)},
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = authenticate(request._request, **serializer.validated_data)
+        if user is None:
+            raise InvalidCredentials("Wrong username or password, or the account is disabled.")
+        token = token_issue(user=user)
+        return Response(self.OutputSerializer({"token": token, "username": user.get_username()}).data)
+
+
+class LogoutApi(APIView):
+    authentication_classes = [TokenAuthentication]
+
+    @extend_schema(
+        operation_id="auth_logout",
+        tags=TAGS,
+        summary="Revoke the token used for this request",
+        request=None,
+        responses={204: OpenApiResponse(description="Token revoked."), **error_responses(401)},
+    )
+    def post(self, request: Request) -> Response:
+        request.auth.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutAllApi(APIView):
+    authentication_classes = [TokenAuthentication]
+
+    @extend_schema(
+        operation_id="auth_logout_all",
+        tags=TAGS,
+        summary="Revoke every token of the current user (all devices)",
+        request=None,
+        responses={204: OpenApiResponse(description="All tokens revoked."), **error_responses(401)},
+    )
+    def post(self, request: Request) -> Response:
+        AuthToken.objects.filter(user=request.user).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+urlpatterns = [
+    path("login/", LoginApi.as_view(), name="auth-login"),
+    path("logout/", LogoutApi.as_view(), name="auth-logout"),
+    path("logoutall/", LogoutAllApi.as_view(), name="auth-logout-all"),
+]

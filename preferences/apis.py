@@ -1,0 +1,257 @@
+"""Thin REST views for a user's principles: parse and validate, call a selector or service, serialise."""
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from assistant.openapi import error_responses
+from assistant.strict_input import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictFloatField,
+    StrictInputSerializer,
+    StrictIntegerField,
+)
+from preferences import models as limits
+from preferences.models import Principle
+from preferences.selectors import principle_get, principle_list, principle_version_get, principle_version_list
+from preferences.services import (
+    principle_create,
+    principle_deactivate,
+    principle_update,
+    principle_version_restore,
+)
+
+TAGS = ["principles"]
+
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="ETag from a previous read; when it no longer matches, the request fails with 412 and "
+    "changes nothing. Omit to write unconditionally.",
+)
+ETAG = OpenApiParameter(
+    "ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200, 201], description="Current entity tag."
+)
+
+
+class PrincipleOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    text = serializers.CharField()
+    weight = serializers.FloatField()
+    active = serializers.BooleanField()
+    position = serializers.IntegerField()
+    version = serializers.IntegerField(help_text="Number of the current version.")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class PrincipleVersionOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.IntegerField()
+    title = serializers.CharField()
+    text = serializers.CharField()
+    weight = serializers.FloatField()
+    active = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    created_by = serializers.CharField(source="created_by.username", allow_null=True)
+
+
+class PrincipleInputSerializer(StrictInputSerializer):
+    """Fields of a principle a client may write (POST and PUT; PATCH makes every field optional)."""
+
+    text = StrictCharField(max_length=limits.TEXT_MAX_LENGTH, help_text="1..2000 characters, trimmed.")
+    title = StrictCharField(max_length=limits.TITLE_MAX_LENGTH, allow_blank=True, default="")
+    weight = StrictFloatField(min_value=limits.WEIGHT_MIN, max_value=limits.WEIGHT_MAX, default=limits.WEIGHT_DEFAULT)
+    active = StrictBooleanField(default=True)
+    position = StrictIntegerField(
+        min_value=0, max_value=limits.POSITION_MAX, required=False, help_text="Default: after the last one."
+    )
+
+
+class PrincipleFilterSerializer(serializers.Serializer):
+    active = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+
+class EmptyInputSerializer(StrictInputSerializer):
+    pass
+
+
+def _if_match(request: Request) -> list[str] | None:
+    header = request.headers.get("If-Match")
+    if header is None:
+        return None
+    return [tag.strip() for tag in header.split(",") if tag.strip()]
+
+
+def _get_principle_or_404(request: Request, principle_id: int) -> Principle:
+    principle = principle_get(user=request.user, principle_id=principle_id)
+    if principle is None:
+        raise NotFound("No such principle.")
+    return principle
+
+
+def _principle_response(principle: Principle, status_code: int = status.HTTP_200_OK) -> Response:
+    response = Response(PrincipleOutputSerializer(principle).data, status=status_code)
+    response["ETag"] = principle.etag
+    return response
+
+
+class JsonApi(APIView):
+    parser_classes = [JSONParser]
+
+
+class PrincipleListCreateApi(JsonApi):
+    pagination_class = LimitOffsetPagination
+
+    @extend_schema(
+        operation_id="principles_list",
+        tags=TAGS,
+        summary="List your principles",
+        parameters=[
+            OpenApiParameter("active", OpenApiTypes.BOOL, description="Only active (true) or inactive (false)."),
+        ],
+        responses={200: PrincipleOutputSerializer(many=True), **error_responses(400, 401)},
+    )
+    def get(self, request: Request) -> Response:
+        filters = PrincipleFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        principles = principle_list(user=request.user, active=filters.validated_data["active"])
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(principles, request, view=self)
+        return paginator.get_paginated_response(PrincipleOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="principles_create",
+        tags=TAGS,
+        summary="Create a principle (version 1)",
+        request=PrincipleInputSerializer,
+        parameters=[ETAG],
+        responses={201: PrincipleOutputSerializer, **error_responses(400, 401, 409, 413, 415)},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = PrincipleInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        principle = principle_create(owner=request.user, actor=request.user, **serializer.validated_data)
+        response = _principle_response(principle, status.HTTP_201_CREATED)
+        response["Location"] = request.build_absolute_uri(f"{principle.pk}/")
+        return response
+
+
+class PrincipleDetailApi(JsonApi):
+    @extend_schema(
+        operation_id="principles_retrieve",
+        tags=TAGS,
+        summary="Get one principle (with its ETag)",
+        parameters=[ETAG],
+        responses={200: PrincipleOutputSerializer, **error_responses(401, 404)},
+    )
+    def get(self, request: Request, principle_id: int) -> Response:
+        return _principle_response(_get_principle_or_404(request, principle_id))
+
+    def _update(self, request: Request, principle_id: int, *, partial: bool) -> Response:
+        principle = _get_principle_or_404(request, principle_id)
+        serializer = PrincipleInputSerializer(data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        principle = principle_update(
+            principle=principle, actor=request.user, if_match=_if_match(request), **serializer.validated_data
+        )
+        return _principle_response(principle)
+
+    @extend_schema(
+        operation_id="principles_update",
+        tags=TAGS,
+        summary="Replace a principle (a new version when text, title, weight or active changed)",
+        description="Omitted optional fields take their defaults (title empty, weight 1.0, active true); "
+        "an omitted position is kept.",
+        request=PrincipleInputSerializer,
+        parameters=[IF_MATCH, ETAG],
+        responses={200: PrincipleOutputSerializer, **error_responses(400, 401, 404, 409, 412, 413, 415)},
+    )
+    def put(self, request: Request, principle_id: int) -> Response:
+        return self._update(request, principle_id, partial=False)
+
+    @extend_schema(
+        operation_id="principles_partial_update",
+        tags=TAGS,
+        summary="Change some fields of a principle (a new version when text, title, weight or active changed)",
+        request=PrincipleInputSerializer(partial=True),
+        parameters=[IF_MATCH, ETAG],
+        responses={200: PrincipleOutputSerializer, **error_responses(400, 401, 404, 409, 412, 413, 415)},
+    )
+    def patch(self, request: Request, principle_id: int) -> Response:
+        return self._update(request, principle_id, partial=True)
+
+    @extend_schema(
+        operation_id="principles_destroy",
+        tags=TAGS,
+        summary="Deactivate a principle (its history is kept)",
+        description="Deleting deactivates: the principle no longer steers replies, and a new version records it. "
+        "Returns the deactivated principle. Deleting an inactive principle changes nothing.",
+        parameters=[IF_MATCH, ETAG],
+        responses={200: PrincipleOutputSerializer, **error_responses(401, 404, 412)},
+    )
+    def delete(self, request: Request, principle_id: int) -> Response:
+        principle = _get_principle_or_404(request, principle_id)
+        principle = principle_deactivate(principle=principle, actor=request.user, if_match=_if_match(request))
+        return _principle_response(principle)
+
+
+class PrincipleVersionListApi(JsonApi):
+    pagination_class = LimitOffsetPagination
+
+    @extend_schema(
+        operation_id="principles_versions_list",
+        tags=TAGS,
+        summary="List the versions of a principle, newest first",
+        responses={200: PrincipleVersionOutputSerializer(many=True), **error_responses(401, 404)},
+    )
+    def get(self, request: Request, principle_id: int) -> Response:
+        principle = _get_principle_or_404(request, principle_id)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(principle_version_list(principle=principle), request, view=self)
+        return paginator.get_paginated_response(PrincipleVersionOutputSerializer(page, many=True).data)
+
+
+class PrincipleVersionDetailApi(JsonApi):
+    @extend_schema(
+        operation_id="principles_versions_retrieve",
+        tags=TAGS,
+        summary="Get one version of a principle",
+        responses={200: PrincipleVersionOutputSerializer, **error_responses(401, 404)},
+    )
+    def get(self, request: Request, principle_id: int, number: int) -> Response:
+        principle = _get_principle_or_404(request, principle_id)
+        version = principle_version_get(principle=principle, number=number)
+        if version is None:
+            raise NotFound("No such version.")
+        return Response(PrincipleVersionOutputSerializer(version).data)
+
+
+class PrincipleVersionRestoreApi(JsonApi):
+    @extend_schema(
+        operation_id="principles_versions_restore",
+        tags=TAGS,
+        summary="Restore a version: its text, title and weight become a new current version",
+        description="The active flag is kept as it is. The body must be empty or `{}`.",
+        request=EmptyInputSerializer,
+        parameters=[IF_MATCH, ETAG],
+        responses={200: PrincipleOutputSerializer, **error_responses(400, 401, 404, 412, 413, 415)},
+    )
+    def post(self, request: Request, principle_id: int, number: int) -> Response:
+        principle = _get_principle_or_404(request, principle_id)
+        EmptyInputSerializer(data=request.data).is_valid(raise_exception=True)
+        principle = principle_version_restore(
+            principle=principle, number=number, actor=request.user, if_match=_if_match(request)
+        )
+        return _principle_response(principle)
