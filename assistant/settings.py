@@ -151,6 +151,7 @@ SPECTACULAR_SETTINGS = {
     "with Linear Alignment.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}},
 }
 
 # --- Preferences ------------------------------------------------------------------------------------------
