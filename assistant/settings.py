@@ -164,6 +164,58 @@ ENGINE_DEVICE = env("ENGINE_DEVICE", default="")  # empty: cuda when present, el
 ENGINE_DTYPE = env("ENGINE_DTYPE", default="")  # empty: engine default for the device
 
 # >>> generation (issue 4 owns this block: chat, jobs, workers, streaming, callbacks)
+# Celery (worker/celery_app.py reads every CELERY_* setting). JSON only; a job's message is acknowledged
+# after the job ran, and re-queued when the worker process dies; one message held per worker process.
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env.int("GENERATION_TASK_TIME_LIMIT", default=600)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("GENERATION_TASK_SOFT_TIME_LIMIT", default=540)
+CELERY_TASK_DEFAULT_QUEUE = "generation"
+CELERY_TASK_ROUTES = {"worker.tasks.deliver_callback": {"queue": "callbacks"}}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Unacknowledged messages of a lost worker come back after this many seconds (Redis transport).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900)}
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+GENERATION_SWEEP_INTERVAL_SECONDS = env.int("GENERATION_SWEEP_INTERVAL_SECONDS", default=60)
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stale-generation-jobs": {
+        "task": "worker.tasks.requeue_stale_jobs",
+        "schedule": GENERATION_SWEEP_INTERVAL_SECONDS,
+    },
+}
+
+# Jobs: a queued job not started, or a running job without a heartbeat, past these deadlines is re-queued.
+GENERATION_QUEUED_DEADLINE_SECONDS = env.int("GENERATION_QUEUED_DEADLINE_SECONDS", default=600)
+GENERATION_RUNNING_DEADLINE_SECONDS = env.int("GENERATION_RUNNING_DEADLINE_SECONDS", default=120)
+GENERATION_HEARTBEAT_SECONDS = env.float("GENERATION_HEARTBEAT_SECONDS", default=5.0)
+GENERATION_MAX_ATTEMPTS = env.int("GENERATION_MAX_ATTEMPTS", default=3)
+GENERATION_BATCH_SIZE = env.int("GENERATION_BATCH_SIZE", default=4)  # jobs one worker runs together
+GENERATION_IN_PROCESS_WORKERS = env.int("GENERATION_IN_PROCESS_WORKERS", default=1)
+
+# Limits (413 for sizes, 400 for parameters, 429 from the "generation" throttle rate above).
+GENERATION_MAX_TOKENS = env.int("GENERATION_MAX_TOKENS", default=512)
+GENERATION_DEFAULT_MAX_TOKENS = env.int("GENERATION_DEFAULT_MAX_TOKENS", default=256)
+GENERATION_DEFAULT_ALPHA = env.float("GENERATION_DEFAULT_ALPHA", default=1.0)
+GENERATION_MAX_MESSAGE_CHARS = env.int("GENERATION_MAX_MESSAGE_CHARS", default=8000)
+GENERATION_MAX_CONVERSATION_MESSAGES = env.int("GENERATION_MAX_CONVERSATION_MESSAGES", default=200)
+GENERATION_MAX_CONVERSATION_CHARS = env.int("GENERATION_MAX_CONVERSATION_CHARS", default=24000)
+GENERATION_WAIT_DEFAULT_SECONDS = env.int("GENERATION_WAIT_DEFAULT_SECONDS", default=30)
+GENERATION_WAIT_MAX_SECONDS = env.int("GENERATION_WAIT_MAX_SECONDS", default=120)
+GENERATION_STREAM_MAX_SECONDS = env.int("GENERATION_STREAM_MAX_SECONDS", default=600)
+GENERATION_STREAM_TTL_SECONDS = env.int("GENERATION_STREAM_TTL_SECONDS", default=3600)
+
+# Callbacks: HMAC-SHA256 signed POST when a job ends; private/loopback targets refused unless allowed.
+GENERATION_CALLBACK_SECRET = env("GENERATION_CALLBACK_SECRET", default=SECRET_KEY)
+GENERATION_CALLBACK_ALLOW_PRIVATE = env.bool("GENERATION_CALLBACK_ALLOW_PRIVATE", default=False)
+GENERATION_CALLBACK_TIMEOUT_SECONDS = env.float("GENERATION_CALLBACK_TIMEOUT_SECONDS", default=10.0)
+GENERATION_CALLBACK_MAX_ATTEMPTS = env.int("GENERATION_CALLBACK_MAX_ATTEMPTS", default=6)
+GENERATION_CALLBACK_BACKOFF_SECONDS = env.float("GENERATION_CALLBACK_BACKOFF_SECONDS", default=2.0)
 # <<< generation
 
 LOGGING = {

@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/auth/", include("assistant.auth")),
     path("api/v1/", include("preferences.urls")),
+    path("api/v1/", include("assistant.chat.urls")),
 ]
 
 handler400 = "assistant.errors.bad_request"

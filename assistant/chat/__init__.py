@@ -1,0 +1,1 @@
+"""Chat and generation jobs: conversations, job submission, workers' execution, streaming, callbacks."""

@@ -1,0 +1,219 @@
+"""`POST /chat/completions` in the OpenAI format (plain and streamed), on top of the same generation jobs.
+
+The user's active principles apply unless the request's `principles` (an `extra_body` field of the official
+client) replaces them; `alpha` overrides the steering strength. The job id is the completion id's suffix.
+"""
+from collections.abc import AsyncIterator
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_serializer
+from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from alignment_engine import GenerationRequest, InvalidParameterError
+from assistant.chat import selectors, services
+from assistant.chat.apis import IDEMPOTENCY_HEADER, event_stream_response, idempotency_key_from
+from assistant.chat.exceptions import GenerationFailed, GenerationTimeout
+from assistant.chat.renderers import EventStreamRenderer
+from assistant.chat.streaming import Delta, Finished, Keepalive, job_updates, sse
+from assistant.chat.throttles import GenerationThrottle
+from assistant.errors import ApplicationError
+from assistant.models import GenerationJob
+from assistant.openapi import ErrorSerializer, error_responses
+from assistant.strict_input import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictFloatField,
+    StrictInputSerializer,
+    StrictIntegerField,
+)
+
+FINISH_REASONS = {"eos": "stop", "stop": "stop", "length": "length", "cancelled": "stop"}
+
+
+class ChatMessageSerializer(StrictInputSerializer):
+    role = serializers.ChoiceField(choices=["system", "user", "assistant"])
+    content = StrictCharField(allow_blank=True, trim_whitespace=False)
+
+
+class PrincipleOverrideSerializer(StrictInputSerializer):
+    text = StrictCharField(max_length=2000)
+    weight = StrictFloatField(required=False, default=1.0, min_value=0, max_value=5)
+
+
+@extend_schema_field({"oneOf": [
+    {"type": "string"},
+    {"type": "object", "properties": {"text": {"type": "string"}, "weight": {"type": "number"}},
+     "required": ["text"]},
+]})
+class PrincipleOverrideField(serializers.Field):
+    """A principle given with the request: its text, or `{"text": ..., "weight": ...}`."""
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        item = PrincipleOverrideSerializer(data={"text": data} if isinstance(data, str) else data)
+        item.is_valid(raise_exception=True)
+        return dict(item.validated_data)
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]})
+class StopField(serializers.Field):
+    def to_internal_value(self, data: Any) -> list[str]:
+        values = [data] if isinstance(data, str) else data
+        if not isinstance(values, list) or not 1 <= len(values) <= 4 or not all(
+            isinstance(value, str) and value for value in values
+        ):
+            raise serializers.ValidationError("Expected a non-empty string or a list of 1 to 4 of them.")
+        return values
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class StreamOptionsSerializer(StrictInputSerializer):
+    include_usage = StrictBooleanField(required=False, default=False)
+
+
+def completion_id(job: GenerationJob) -> str:
+    return f"chatcmpl-{job.pk.hex}"
+
+
+def completion_body(job: GenerationJob, *, requested_model: str) -> dict[str, Any]:
+    prompt_tokens, completion_tokens = job.prompt_tokens or 0, job.completion_tokens or 0
+    reply = getattr(job, "reply", None)
+    return {
+        "id": completion_id(job),
+        "object": "chat.completion",
+        "created": int(job.created_at.timestamp()),
+        "model": job.model_id or requested_model,
+        "system_fingerprint": None,
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": reply.content if reply else ""},
+            "finish_reason": FINISH_REASONS.get(job.finish_reason, "stop"),
+            "logprobs": None,
+        }],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens},
+        "principled": {"job_id": str(job.pk), "alpha": job.alpha, "principle_versions": job.principle_versions,
+                       "backend": job.backend, "worker_id": job.worker_id, "latency_ms": job.latency_ms},
+    }
+
+
+async def completion_chunks(*, job: GenerationJob, model: str, include_usage: bool) -> AsyncIterator[bytes]:
+    base = {"id": completion_id(job), "object": "chat.completion.chunk", "created": int(job.created_at.timestamp()),
+            "model": model, "system_fingerprint": None}
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+        return sse(data={**base, "choices": [
+            {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}]})
+
+    yield chunk({"role": "assistant", "content": ""})
+    async for update in job_updates(job_id=job.pk):
+        if isinstance(update, Delta):
+            yield chunk({"content": update.text})
+        elif isinstance(update, Keepalive):
+            yield b": keepalive\n\n"
+        elif isinstance(update, Finished):
+            stored = update.job
+            if stored is None or stored["status"] == GenerationJob.Status.FAILED:
+                error = (stored or {}).get("error") or {"code": "not_found", "message": "The job was deleted."}
+                yield sse(data={"error": {"code": error["code"], "message": error["message"],
+                                          "type": "generation_failed"}})
+                return
+            yield chunk({}, FINISH_REASONS.get(stored["finish_reason"], "stop"))
+            if include_usage:
+                usage = stored["usage"]
+                prompt, completion = usage["prompt_tokens"] or 0, usage["completion_tokens"] or 0
+                yield sse(data={**base, "choices": [], "usage": {
+                    "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}})
+    yield b"data: [DONE]\n\n"
+
+
+class ChatCompletionApi(APIView):
+    @extend_schema_serializer(component_name="ChatCompletionInput")
+    class InputSerializer(StrictInputSerializer):
+        messages = ChatMessageSerializer(many=True, allow_empty=False)
+        model = StrictCharField(required=False, allow_blank=True, max_length=200)
+        max_tokens = StrictIntegerField(required=False, allow_null=True, min_value=1)
+        max_completion_tokens = StrictIntegerField(required=False, allow_null=True, min_value=1)
+        temperature = StrictFloatField(required=False, allow_null=True, min_value=0, max_value=2)
+        top_p = StrictFloatField(required=False, allow_null=True, min_value=0, max_value=1)
+        seed = StrictIntegerField(required=False, allow_null=True, min_value=0)
+        stop = StopField(required=False, allow_null=True)
+        stream = StrictBooleanField(required=False, default=False)
+        stream_options = StreamOptionsSerializer(required=False, allow_null=True)
+        n = StrictIntegerField(required=False, min_value=1, max_value=1)
+        user = StrictCharField(required=False, allow_blank=True, max_length=256)
+        alpha = StrictFloatField(required=False, allow_null=True, min_value=0,
+                                 help_text="Steering strength (extra_body); default from settings.")
+        principles = serializers.ListField(
+            child=PrincipleOverrideField(), required=False, allow_null=True, max_length=50,
+            help_text="Principles for this request only (extra_body), replacing the user's active ones.",
+        )
+
+    throttle_classes = [GenerationThrottle]
+    throttle_scope = "generation"
+    renderer_classes = [JSONRenderer, EventStreamRenderer]
+
+    @extend_schema(
+        operation_id="chat_completions_create", request=InputSerializer, parameters=[IDEMPOTENCY_HEADER],
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="A `chat.completion`, or with `stream: true` "
+                                 "an event stream of `chat.completion.chunk` objects ending with `[DONE]`."),
+            413: OpenApiResponse(ErrorSerializer, description="Messages over the size limits."),
+            422: OpenApiResponse(ErrorSerializer, description="Idempotency-Key reused with a different request."),
+            502: OpenApiResponse(ErrorSerializer, description="The generation failed."),
+            504: OpenApiResponse(ErrorSerializer, description="Not finished in time; the job goes on."),
+            **error_responses(400, 401, 429),
+        },
+    )
+    def post(self, request: Request) -> Any:
+        key = idempotency_key_from(request)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        messages = [dict(message) for message in values["messages"]]
+        try:
+            GenerationRequest(messages=messages)
+        except InvalidParameterError as exc:
+            raise ApplicationError(exc.message, code="validation_error", fields={"messages": [exc.message]}) from None
+        job, _created = services.completion_submit(
+            user=request.user, messages=messages, generation_settings=self._settings(values),
+            principle_overrides=values.get("principles"), idempotency_key=key,
+            fingerprint=services.request_fingerprint(target="chat.completions", body=request.data),
+        )
+        model = values.get("model") or "principled"
+        if values["stream"]:
+            include_usage = bool((values.get("stream_options") or {}).get("include_usage"))
+            return event_stream_response(completion_chunks(job=job, model=model, include_usage=include_usage))
+        job = selectors.job_wait(job=job, timeout=settings.GENERATION_WAIT_MAX_SECONDS)
+        if not job.is_finished:
+            raise GenerationTimeout(f"The completion did not finish in time; job {job.pk} goes on.")
+        if job.status == GenerationJob.Status.FAILED:
+            raise GenerationFailed(job.error_message or "Generation failed.")
+        return Response(completion_body(job, requested_model=model))
+
+    @staticmethod
+    def _settings(values: dict[str, Any]) -> dict[str, Any]:
+        """Map OpenAI fields to GenerationConfig fields (temperature 0 means greedy decoding)."""
+        mapped: dict[str, Any] = {}
+        max_tokens = values.get("max_completion_tokens") or values.get("max_tokens")
+        if max_tokens is not None:
+            mapped["max_new_tokens"] = max_tokens
+        temperature = values.get("temperature")
+        if temperature is not None:
+            mapped["do_sample"] = temperature > 0
+            if temperature > 0:
+                mapped["temperature"] = temperature
+        for name in ("top_p", "seed", "alpha", "stop"):
+            if values.get(name) is not None:
+                mapped[name] = values[name]
+        return mapped

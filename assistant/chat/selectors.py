@@ -1,0 +1,53 @@
+"""Reads of the chat domain, always scoped to one owner: another user's objects simply do not exist."""
+import time
+from uuid import UUID
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
+
+from assistant.chat import events
+from assistant.models import Conversation, GenerationJob, Message
+
+
+def conversation_list(*, user: AbstractBaseUser) -> QuerySet[Conversation]:
+    return Conversation.objects.filter(owner=user)
+
+
+def conversation_get(*, user: AbstractBaseUser, conversation_id: UUID) -> Conversation | None:
+    return conversation_list(user=user).filter(pk=conversation_id).first()
+
+
+def message_list(*, conversation: Conversation) -> QuerySet[Message]:
+    return conversation.messages.order_by("position")
+
+
+def job_list(*, user: AbstractBaseUser) -> QuerySet[GenerationJob]:
+    return GenerationJob.objects.filter(owner=user).select_related("reply")
+
+
+def job_get(*, user: AbstractBaseUser, job_id: UUID) -> GenerationJob | None:
+    return job_list(user=user).filter(pk=job_id).first()
+
+
+def job_get_any(*, job_id: UUID) -> GenerationJob | None:
+    """For internal readers (streams, callbacks) that already checked ownership."""
+    return GenerationJob.objects.select_related("reply").filter(pk=job_id).first()
+
+
+def job_wait(*, job: GenerationJob, timeout: float) -> GenerationJob:
+    """The job once it finished, or as it is after `timeout` seconds; blocks on the job's event log."""
+    deadline = time.monotonic() + timeout
+    log = events.job_events()
+    after = events.START_ID
+    while True:
+        current = job_get_any(job_id=job.pk)
+        remaining = deadline - time.monotonic()
+        if current is None or current.is_finished or remaining <= 0:
+            return current or job
+        # Wake on the end event; re-read the database at least once a second in case it was missed.
+        batch = log.read(job.pk, after, block_ms=int(min(remaining, 1.0) * 1000))
+        while batch and all(event.kind != events.END for event in batch) and time.monotonic() < deadline:
+            after = batch[-1].id
+            batch = log.read(job.pk, after, block_ms=int(max(min(deadline - time.monotonic(), 1.0), 0.001) * 1000))
+        if batch:
+            after = batch[-1].id

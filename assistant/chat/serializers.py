@@ -1,0 +1,66 @@
+"""Output representations shared by several endpoints, the SSE final event and callbacks."""
+from rest_framework import serializers
+
+from assistant.models import Conversation, GenerationJob, Message
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Message
+        fields = ["id", "role", "content", "position", "created_at"]
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Conversation
+        fields = ["id", "title", "created_at", "updated_at"]
+
+
+class ReplyOutputSerializer(serializers.Serializer):
+    message_id = serializers.IntegerField(allow_null=True)
+    content = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class UsageSerializer(serializers.Serializer):
+    prompt_tokens = serializers.IntegerField(allow_null=True)
+    completion_tokens = serializers.IntegerField(allow_null=True)
+
+
+class ErrorOutputSerializer(serializers.Serializer):
+    code = serializers.CharField(source="error_code")
+    message = serializers.CharField(source="error_message")
+
+
+class PrincipleVersionUsedSerializer(serializers.Serializer):
+    version_id = serializers.IntegerField(allow_null=True, help_text="Empty for per-request principles.")
+    principle_id = serializers.IntegerField(allow_null=True)
+    text = serializers.CharField()
+    weight = serializers.FloatField()
+
+
+class JobSerializer(serializers.ModelSerializer):
+    """A generation job with its outcome: the reply and the record of how it was generated."""
+
+    model = serializers.CharField(source="model_id")
+    principle_versions = PrincipleVersionUsedSerializer(many=True)
+    usage = UsageSerializer(source="*")
+    error = ErrorOutputSerializer(source="*")
+    reply = ReplyOutputSerializer(allow_null=True)
+    user_message_id = serializers.IntegerField(allow_null=True)
+
+    class Meta:
+        model = GenerationJob
+        fields = [
+            "id", "status", "conversation", "user_message_id", "cancel_requested", "attempts",
+            "model", "backend", "alpha", "settings", "principle_versions", "usage", "finish_reason",
+            "generation_seconds", "timings", "latency_ms", "worker_id", "error", "callback_url",
+            "callback_status", "created_at", "started_at", "finished_at", "reply",
+        ]
+        read_only_fields = fields
+
+    def to_representation(self, instance: GenerationJob) -> dict:
+        data = super().to_representation(instance)
+        if not instance.error_code:
+            data["error"] = None
+        return data

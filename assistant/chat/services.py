@@ -1,0 +1,253 @@
+"""Writes of the chat domain made on behalf of API clients: conversations, submitting and cancelling jobs.
+
+A job row is committed before its id is queued (transaction.on_commit), so a worker never receives an id
+the database does not know, and a crash between the two leaves a queued row the sweep re-queues.
+"""
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Max, Sum
+from django.db.models.functions import Length
+from django.utils import timezone
+
+from alignment_engine import GenerationConfig, InvalidParameterError
+from assistant.chat import dispatch, events
+from assistant.chat.callbacks import CallbackUrlRejected, callback_url_check
+from assistant.chat.exceptions import Conflict, IdempotencyKeyReused, PayloadTooLarge
+from assistant.errors import ApplicationError
+from assistant.models import Conversation, GenerationJob, Message
+from preferences.selectors import principle_versions_for_generation
+
+PENDING_STATUSES = (GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING)
+
+
+def request_fingerprint(*, target: str, body: Any) -> str:
+    """A stable digest of what a request asks for, to tell a retry from a different request."""
+    canonical = json.dumps({"target": target, "body": body}, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@transaction.atomic
+def conversation_create(*, user: AbstractBaseUser, title: str = "") -> Conversation:
+    return Conversation.objects.create(owner=user, title=title)
+
+
+@transaction.atomic
+def conversation_delete(*, conversation: Conversation) -> None:
+    """Delete a conversation with its messages and jobs; running jobs are cancelled first."""
+    conversation.jobs.filter(status=GenerationJob.Status.RUNNING).update(cancel_requested=True)
+    conversation.delete()
+
+
+def generation_settings_resolve(*, requested: dict[str, Any], field_prefix: str = "settings") -> dict[str, Any]:
+    """Fill defaults, apply the max_new_tokens cap and validate with the engine's own config class."""
+    values = {"alpha": settings.GENERATION_DEFAULT_ALPHA, "max_new_tokens": settings.GENERATION_DEFAULT_MAX_TOKENS}
+    values.update(requested)
+    cap = settings.GENERATION_MAX_TOKENS
+    max_new_tokens = values["max_new_tokens"]
+    if isinstance(max_new_tokens, int) and not isinstance(max_new_tokens, bool) and max_new_tokens > cap:
+        raise ApplicationError(
+            f"max_new_tokens is capped at {cap}.", code="validation_error",
+            fields={f"{field_prefix}.max_new_tokens": [f"Ensure this value is less than or equal to {cap}."]},
+        )
+    try:
+        config = GenerationConfig.from_dict(values)
+    except InvalidParameterError as exc:
+        raise ApplicationError(
+            f"Invalid generation setting {exc.field}.", code="validation_error",
+            fields={f"{field_prefix}.{exc.field}": [exc.message]},
+        ) from None
+    return config.to_dict()
+
+
+def principles_snapshot(*, user: AbstractBaseUser) -> list[dict[str, Any]]:
+    """The user's active principle versions, as recorded on a job and sent to the engine."""
+    return [
+        {"version_id": version.id, "principle_id": version.principle_id, "text": version.text,
+         "weight": float(version.weight)}
+        for version in principle_versions_for_generation(user=user)
+    ]
+
+
+def _callback_url_validate(callback_url: str) -> None:
+    if not callback_url:
+        return
+    try:
+        callback_url_check(callback_url)
+    except CallbackUrlRejected as exc:
+        raise ApplicationError(
+            f"callback_url is not allowed: {exc}", code="validation_error", fields={"callback_url": [str(exc)]},
+        ) from None
+
+
+def _idempotent(
+    *, user: AbstractBaseUser, idempotency_key: str, fingerprint: str, create: Callable[[], GenerationJob],
+) -> tuple[GenerationJob, bool]:
+    """Run `create` unless the key was used before; a reused key must come with the same request."""
+
+    def existing() -> GenerationJob | None:
+        job = GenerationJob.objects.filter(owner=user, idempotency_key=idempotency_key).first()
+        if job is not None and job.request_fingerprint != fingerprint:
+            raise IdempotencyKeyReused(
+                "This Idempotency-Key was used with a different request.", fields={"Idempotency-Key": [
+                    "Already used with a different request body or target."]},
+            )
+        return job
+
+    if idempotency_key:
+        job = existing()
+        if job is not None:
+            return job, False
+    try:
+        return create(), True
+    except IntegrityError:
+        # A concurrent request with the same key won the unique constraint: answer with its job.
+        job = existing() if idempotency_key else None
+        if job is None:
+            raise
+        return job, False
+
+
+def _job_create(**fields: Any) -> GenerationJob:
+    job = GenerationJob.objects.create(enqueued_at=timezone.now(), **fields)
+    transaction.on_commit(lambda: dispatch.job_enqueue(job_id=job.id))
+    return job
+
+
+def message_submit(
+    *,
+    user: AbstractBaseUser,
+    conversation: Conversation,
+    content: str,
+    generation_settings: dict[str, Any],
+    callback_url: str = "",
+    idempotency_key: str = "",
+    fingerprint: str = "",
+) -> tuple[GenerationJob, bool]:
+    """Append a user message and start the job that answers it; returns (job, created)."""
+
+    @transaction.atomic
+    def create() -> GenerationJob:
+        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if locked.jobs.filter(status__in=PENDING_STATUSES).exists():
+            raise Conflict("The conversation already has a reply in progress; wait for it or cancel it.",
+                           code="conversation_busy")
+        if len(content) > settings.GENERATION_MAX_MESSAGE_CHARS:
+            raise PayloadTooLarge(
+                f"The message is longer than {settings.GENERATION_MAX_MESSAGE_CHARS} characters.",
+                code="message_too_large", fields={"content": [
+                    f"Ensure this field has no more than {settings.GENERATION_MAX_MESSAGE_CHARS} characters."]},
+            )
+        history = locked.messages.aggregate(
+            count=Count("id"), chars=Sum(Length("content")), last=Max("position"),
+        )
+        if (history["count"] or 0) + 2 > settings.GENERATION_MAX_CONVERSATION_MESSAGES:
+            raise PayloadTooLarge(
+                f"The conversation has reached {settings.GENERATION_MAX_CONVERSATION_MESSAGES} messages; "
+                "start a new one.", code="conversation_too_large",
+            )
+        if (history["chars"] or 0) + len(content) > settings.GENERATION_MAX_CONVERSATION_CHARS:
+            raise PayloadTooLarge(
+                f"The conversation would exceed {settings.GENERATION_MAX_CONVERSATION_CHARS} characters; "
+                "start a new one.", code="conversation_too_large",
+            )
+        resolved = generation_settings_resolve(requested=generation_settings)
+        _callback_url_validate(callback_url)
+        position = 0 if history["last"] is None else history["last"] + 1
+        message = Message.objects.create(
+            conversation=locked, role=Message.Role.USER, content=content, position=position,
+        )
+        if not locked.title:
+            locked.title = content.strip().splitlines()[0][:80] if content.strip() else ""
+        locked.save(update_fields=["title", "updated_at"])
+        input_messages = [
+            {"role": role, "content": text}
+            for role, text in locked.messages.order_by("position").values_list("role", "content")
+        ]
+        return _job_create(
+            owner=user, conversation=locked, user_message=message, input_messages=input_messages,
+            settings=resolved, alpha=resolved["alpha"], principle_versions=principles_snapshot(user=user),
+            callback_url=callback_url,
+            callback_status=GenerationJob.CallbackStatus.PENDING if callback_url else "",
+            idempotency_key=idempotency_key, request_fingerprint=fingerprint,
+        )
+
+    return _idempotent(user=user, idempotency_key=idempotency_key, fingerprint=fingerprint, create=create)
+
+
+def completion_submit(
+    *,
+    user: AbstractBaseUser,
+    messages: list[dict[str, str]],
+    generation_settings: dict[str, Any],
+    principle_overrides: list[dict[str, Any]] | None = None,
+    idempotency_key: str = "",
+    fingerprint: str = "",
+) -> tuple[GenerationJob, bool]:
+    """Start a stateless (OpenAI-style) job on the given messages; principles default to the user's."""
+    total_chars = sum(len(message["content"]) for message in messages)
+    if total_chars > settings.GENERATION_MAX_CONVERSATION_CHARS:
+        raise PayloadTooLarge(
+            f"The messages exceed {settings.GENERATION_MAX_CONVERSATION_CHARS} characters in total.",
+            code="conversation_too_large", fields={"messages": ["Too long in total."]},
+        )
+    if len(messages) > settings.GENERATION_MAX_CONVERSATION_MESSAGES:
+        raise PayloadTooLarge(
+            f"More than {settings.GENERATION_MAX_CONVERSATION_MESSAGES} messages.",
+            code="conversation_too_large", fields={"messages": ["Too many messages."]},
+        )
+    resolved = generation_settings_resolve(requested=generation_settings, field_prefix="")
+
+    @transaction.atomic
+    def create() -> GenerationJob:
+        if principle_overrides is None:
+            principle_versions = principles_snapshot(user=user)
+        else:
+            principle_versions = [
+                {"version_id": None, "principle_id": None, "text": item["text"], "weight": item["weight"]}
+                for item in principle_overrides
+            ]
+        return _job_create(
+            owner=user, input_messages=messages, settings=resolved, alpha=resolved["alpha"],
+            principle_versions=principle_versions, idempotency_key=idempotency_key,
+            request_fingerprint=fingerprint,
+        )
+
+    return _idempotent(user=user, idempotency_key=idempotency_key, fingerprint=fingerprint, create=create)
+
+
+@transaction.atomic
+def job_cancel(*, job: GenerationJob) -> GenerationJob:
+    """Cancel a queued job at once; ask the worker running a job to stop (it records what it had)."""
+    job = GenerationJob.objects.select_for_update().get(pk=job.pk)
+    if job.is_finished:
+        raise Conflict(f"The job already finished ({job.status}).", code="job_finished")
+    if job.status == GenerationJob.Status.QUEUED:
+        now = timezone.now()
+        job.status = GenerationJob.Status.CANCELLED
+        job.finish_reason = "cancelled"
+        job.finished_at = now
+        job.latency_ms = int((now - job.created_at).total_seconds() * 1000)
+        job.save(update_fields=["status", "finish_reason", "finished_at", "latency_ms"])
+        job_finished_notify(job=job)
+    else:
+        job.cancel_requested = True
+        job.save(update_fields=["cancel_requested"])
+    return job
+
+
+def job_finished_notify(*, job: GenerationJob) -> None:
+    """After commit: close the job's event stream and send its callback (if it has one)."""
+    job_id, status, has_callback = job.id, job.status, bool(job.callback_url)
+
+    def notify() -> None:
+        events.job_events().publish(job_id, events.END, {"status": status})
+        if has_callback:
+            dispatch.callback_enqueue(job_id=job_id)
+
+    transaction.on_commit(notify)

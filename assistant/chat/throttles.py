@@ -1,0 +1,11 @@
+"""The per-user "generation" throttle (rate in REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], counted in the
+default cache: Redis when configured). Only requests that start generation (POST) count."""
+from rest_framework.request import Request
+from rest_framework.throttling import ScopedRateThrottle
+
+
+class GenerationThrottle(ScopedRateThrottle):
+    def allow_request(self, request: Request, view) -> bool:
+        if request.method != "POST":
+            return True
+        return super().allow_request(request, view)

@@ -1,0 +1,44 @@
+"""Celery tasks: thin wrappers around the chat execution and callback services.
+
+Messages carry only a job id; the job row in PostgreSQL says what to run and whether it still needs running.
+"""
+import redis.exceptions
+from celery import shared_task
+from celery.signals import worker_process_init
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+
+from assistant.chat.callback_services import callback_backoff_seconds, job_callback_deliver
+from assistant.chat.execution import job_run, jobs_requeue_stale
+from worker.engine import get_engine, worker_identity
+
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+@worker_process_init.connect
+def load_engine_in_worker_process(**_kwargs) -> None:
+    """Prefork children load the engine as they start, not on their first job."""
+    get_engine()
+
+
+@shared_task(
+    queue="generation", acks_late=True, reject_on_worker_lost=True,
+    autoretry_for=TRANSIENT_ERRORS, retry_backoff=True, retry_backoff_max=60, retry_jitter=True, max_retries=5,
+)
+def run_generation_job(job_id: str) -> None:
+    job_run(job_id=job_id, worker_id=worker_identity())
+
+
+@shared_task(queue="callbacks", bind=True, acks_late=True, max_retries=None, autoretry_for=TRANSIENT_ERRORS,
+             retry_backoff=True)
+def deliver_callback(self, job_id: str) -> None:
+    attempt = self.request.retries
+    final = attempt + 1 >= settings.GENERATION_CALLBACK_MAX_ATTEMPTS
+    if not job_callback_deliver(job_id=job_id, final_attempt=final):
+        raise self.retry(countdown=callback_backoff_seconds(attempt=attempt))
+
+
+@shared_task(queue="generation", ignore_result=True)
+def requeue_stale_jobs() -> list[str]:
+    """Run by celery beat every GENERATION_SWEEP_INTERVAL_SECONDS."""
+    return jobs_requeue_stale()
