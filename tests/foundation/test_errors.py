@@ -2,7 +2,7 @@
 import pytest
 
 
-def test_unknown_url_is_json_404(api_client):
+def test_unknown_url_is_json_404(db, api_client):
     response = api_client.get("/no/such/page/")
     assert response.status_code == 404
     assert response.json() == {"error": {"code": "not_found", "message": "Not found.", "fields": {}}}
