@@ -82,7 +82,7 @@ def ensure_converted(gguf_path: str) -> tuple[Path, bool]:
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name, dtype="float32", local_files_only=True)
-        model.save_pretrained(staging)
+        _save_dequantised(model, staging)
         tokenizer.save_pretrained(staging)
         try:
             os.rename(staging, target)
@@ -92,6 +92,18 @@ def ensure_converted(gguf_path: str) -> tuple[Path, bool]:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target, True
+
+
+def _save_dequantised(model: Any, folder: Path) -> None:
+    """save_pretrained refuses models loaded from GGUF, so write config + safetensors ourselves."""
+    from safetensors.torch import save_model
+
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        delattr(config, "quantization_config")
+    config.save_pretrained(folder)
+    model.generation_config.save_pretrained(folder)
+    save_model(model, str(folder / "model.safetensors"), metadata={"format": "pt"})
 
 
 def pick_device(device: str | None) -> str:
