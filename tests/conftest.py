@@ -13,6 +13,11 @@ from rest_framework.test import APIClient
 from tests.factories import UserFactory
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # WhiteNoise warns when collectstatic has not run (only deployments run it; tests need no static files).
+    config.addinivalue_line("filterwarnings", "ignore:No directory at:UserWarning")
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """Hashing with the production hasher costs about a second per user on a small machine."""
