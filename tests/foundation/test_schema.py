@@ -37,14 +37,19 @@ def test_schema_covers_the_foundation_endpoints(schema):
 
 
 def test_every_operation_documents_its_errors_with_the_shared_body(schema):
+    problems = []
     for path, method, operation in _operations(schema):
+        name = f"{method.upper()} {path}"
         errors = {code: response for code, response in operation["responses"].items() if code.startswith("4")}
-        assert errors, f"{method.upper()} {path} documents no error response"
+        if not errors:
+            problems.append(f"{name}: no error response documented")
         for code, response in errors.items():
-            ref = response["content"]["application/json"]["schema"]["$ref"]
-            assert ref == "#/components/schemas/Error", f"{method.upper()} {path} {code}"
-        if "security" in operation and operation["security"] != [{}]:
-            assert "401" in errors, f"{method.upper()} {path} needs auth but does not document 401"
+            content = response.get("content", {}).get("application/json", {})
+            if content.get("schema", {}).get("$ref") != "#/components/schemas/Error":
+                problems.append(f"{name} {code}: not the shared Error body")
+        if operation.get("security", [{}]) != [{}] and "401" not in errors:
+            problems.append(f"{name}: requires auth but does not document 401")
+    assert not problems, "\n".join(problems)
 
 
 def test_error_body_schema(schema):

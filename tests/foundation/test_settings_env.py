@@ -1,0 +1,52 @@
+"""Settings come from the environment with production-safe defaults (checked in fresh interpreters)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = (
+    "import json, django; from django.conf import settings; django.setup(); "
+    "db = settings.DATABASES['default']; "
+    "print(json.dumps({'debug': settings.DEBUG, 'engine': db['ENGINE'], 'name': str(db['NAME']), "
+    "'secure_cookies': settings.SESSION_COOKIE_SECURE and settings.CSRF_COOKIE_SECURE, "
+    "'hosts': settings.ALLOWED_HOSTS, 'limit': settings.DATA_UPLOAD_MAX_MEMORY_SIZE}))"
+)
+
+
+def _settings(**env: str) -> subprocess.CompletedProcess:
+    clean = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "DEBUG", "SECRET_KEY"}}
+    clean.update(DJANGO_SETTINGS_MODULE="assistant.settings", **env)
+    return subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=clean, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_secret_key_is_required_when_debug_is_off():
+    result = _settings()
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_defaults():
+    result = _settings(SECRET_KEY="s", DATABASE_URL="postgres://u:p@db:5432/principled",
+                       ALLOWED_HOSTS="assistant.example.com", SERVED_OVER_HTTPS="1", MAX_REQUEST_BODY_BYTES="1234")
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout)
+    assert values == {
+        "debug": False,
+        "engine": "django.db.backends.postgresql",
+        "name": "principled",
+        "secure_cookies": True,
+        "hosts": ["assistant.example.com"],
+        "limit": 1234,
+    }
+
+
+def test_sqlite_file_when_database_url_is_unset():
+    result = _settings(DEBUG="1")
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout)
+    assert values["engine"] == "django.db.backends.sqlite3"
+    assert values["name"].endswith("db.sqlite3")
+    assert values["secure_cookies"] is False
