@@ -54,9 +54,9 @@ def wait_seconds_from(request: Request) -> float:
     requested: float | None = None
     raw = request.query_params.get("wait")
     if raw is not None:
-        if raw.lower() in ("true", "1", "yes"):
+        if raw.lower() == "true":
             requested = settings.GENERATION_WAIT_DEFAULT_SECONDS
-        elif raw.lower() in ("false", "0", "no", ""):
+        elif raw.lower() in ("false", ""):
             requested = 0
         else:
             try:
