@@ -87,11 +87,16 @@ class EmptyInputSerializer(StrictInputSerializer):
     pass
 
 
+def _entity_tags(header: str | None) -> list[str]:
+    """The tags of an If-Match / If-None-Match header, weak prefixes dropped (ETags here are exact)."""
+    if header is None:
+        return []
+    return [tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()]
+
+
 def _if_match(request: Request) -> list[str] | None:
     header = request.headers.get("If-Match")
-    if header is None:
-        return None
-    return [tag.strip() for tag in header.split(",") if tag.strip()]
+    return None if header is None else _entity_tags(header)
 
 
 def _get_principle_or_404(request: Request, principle_id: int) -> Principle:
@@ -153,11 +158,28 @@ class PrincipleDetailApi(JsonApi):
         operation_id="principles_retrieve",
         tags=TAGS,
         summary="Get one principle (with its ETag)",
-        parameters=[ETAG],
-        responses={200: PrincipleOutputSerializer, **error_responses(401, 404)},
+        parameters=[
+            ETAG,
+            OpenApiParameter(
+                "If-None-Match",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="ETag of the copy you hold; 304 without a body when it is still current.",
+            ),
+        ],
+        responses={
+            200: PrincipleOutputSerializer,
+            304: OpenApiResponse(description="Not modified: the ETag in If-None-Match is current."),
+            **error_responses(401, 404),
+        },
     )
     def get(self, request: Request, principle_id: int) -> Response:
-        return _principle_response(_get_principle_or_404(request, principle_id))
+        principle = _get_principle_or_404(request, principle_id)
+        if principle.etag in _entity_tags(request.headers.get("If-None-Match")):
+            response = Response(status=status.HTTP_304_NOT_MODIFIED)
+            response["ETag"] = principle.etag
+            return response
+        return _principle_response(principle)
 
     def _update(self, request: Request, principle_id: int, *, partial: bool) -> Response:
         principle = _get_principle_or_404(request, principle_id)

@@ -34,20 +34,16 @@ def _check_active_limit(*, owner_id: int) -> None:
 
 
 def _check_if_match(*, principle: Principle, if_match: Sequence[str] | None) -> None:
-    """``if_match`` is the list of entity tags from the If-Match header; None when the header was absent."""
+    """``if_match``: the entity tags of the If-Match header (weak prefixes dropped); None when it was absent."""
     if if_match is None or "*" in if_match:
         return
     current = principle.etag
-    if not any(tag.removeprefix("W/") == current for tag in if_match):
+    if current not in if_match:
         raise PreconditionFailed(
             "The principle changed since you read it (If-Match does not match the current ETag); "
             "fetch it again and retry.",
             fields={"If-Match": [f"Current ETag is {current}."]},
         )
-
-
-def _normalise(*, text: str, title: str) -> tuple[str, str]:
-    return text.strip(), title.strip()
 
 
 def _record_version(*, principle: Principle, actor: AbstractBaseUser | None) -> None:
@@ -87,8 +83,7 @@ def principle_create(
     if position is None:
         last = Principle.objects.filter(owner=owner).aggregate(last=Max("position"))["last"]
         position = 0 if last is None else last + 1
-    text, title = _normalise(text=text, title=title)
-    principle = Principle(owner=owner, text=text, title=title, weight=weight, active=active, position=position)
+    principle = Principle(owner=owner, text=text.strip(), title=title.strip(), weight=weight, active=active, position=position)
     _record_version(principle=principle, actor=actor or owner)
     return principle
 

@@ -150,3 +150,18 @@ def test_if_match_star_always_matches(alice_client, alice_principle):
     response = alice_client.patch(url(alice_principle.pk), {"weight": 0}, format="json", HTTP_IF_MATCH="*")
     assert response.status_code == 200
     assert response.json()["weight"] == 0.0
+
+
+def test_if_none_match_gives_304_until_it_changes(alice_client, alice_principle):
+    etag = alice_client.get(url(alice_principle.pk))["ETag"]
+    unchanged = alice_client.get(url(alice_principle.pk), HTTP_IF_NONE_MATCH=etag)
+    assert unchanged.status_code == 304
+    assert unchanged["ETag"] == etag
+    alice_client.patch(url(alice_principle.pk), {"weight": 2.0}, format="json")
+    assert alice_client.get(url(alice_principle.pk), HTTP_IF_NONE_MATCH=etag).status_code == 200
+
+
+def test_weak_if_match_prefix_is_accepted(alice_client, alice_principle):
+    etag = alice_client.get(url(alice_principle.pk))["ETag"]
+    response = alice_client.patch(url(alice_principle.pk), {"weight": 2.0}, format="json", HTTP_IF_MATCH=f"W/{etag}")
+    assert response.status_code == 200
