@@ -44,23 +44,28 @@ def conversation_delete(*, conversation: Conversation) -> None:
     conversation.delete()
 
 
-def generation_settings_resolve(*, requested: dict[str, Any], field_prefix: str = "settings") -> dict[str, Any]:
-    """Fill defaults, apply the max_new_tokens cap and validate with the engine's own config class."""
+def generation_settings_resolve(
+    *, requested: dict[str, Any], field_prefix: str = "settings.", field_aliases: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Fill defaults, apply the max_new_tokens cap and validate with the engine's own config class.
+
+    Errors name the field as the client sent it: `field_prefix` + (its alias, or the config field name).
+    """
+    aliases = field_aliases or {}
     values = {"alpha": settings.GENERATION_DEFAULT_ALPHA, "max_new_tokens": settings.GENERATION_DEFAULT_MAX_TOKENS}
     values.update(requested)
     cap = settings.GENERATION_MAX_TOKENS
     max_new_tokens = values["max_new_tokens"]
     if isinstance(max_new_tokens, int) and not isinstance(max_new_tokens, bool) and max_new_tokens > cap:
-        raise ApplicationError(
-            f"max_new_tokens is capped at {cap}.", code="validation_error",
-            fields={f"{field_prefix}.max_new_tokens": [f"Ensure this value is less than or equal to {cap}."]},
-        )
+        name = field_prefix + aliases.get("max_new_tokens", "max_new_tokens")
+        raise ApplicationError(f"{name} is capped at {cap}.", code="validation_error",
+                               fields={name: [f"Ensure this value is less than or equal to {cap}."]})
     try:
         config = GenerationConfig.from_dict(values)
     except InvalidParameterError as exc:
         raise ApplicationError(
             f"Invalid generation setting {exc.field}.", code="validation_error",
-            fields={f"{field_prefix}.{exc.field}": [exc.message]},
+            fields={field_prefix + aliases.get(exc.field, exc.field): [exc.message]},
         ) from None
     return config.to_dict()
 
@@ -201,7 +206,9 @@ def completion_submit(
             f"More than {settings.GENERATION_MAX_CONVERSATION_MESSAGES} messages.",
             code="conversation_too_large", fields={"messages": ["Too many messages."]},
         )
-    resolved = generation_settings_resolve(requested=generation_settings, field_prefix="")
+    resolved = generation_settings_resolve(
+        requested=generation_settings, field_prefix="", field_aliases={"max_new_tokens": "max_tokens"},
+    )
 
     @transaction.atomic
     def create() -> GenerationJob:
