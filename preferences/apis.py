@@ -6,13 +6,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from assistant.openapi import error_responses
+from assistant.pagination import BoundedLimitOffsetPagination
 from assistant.strict_input import (
     StrictBooleanField,
     StrictCharField,
@@ -117,7 +117,7 @@ class JsonApi(APIView):
 
 
 class PrincipleListCreateApi(JsonApi):
-    pagination_class = LimitOffsetPagination
+    pagination_class = BoundedLimitOffsetPagination
 
     @extend_schema(
         operation_id="principles_list",
@@ -230,7 +230,7 @@ class PrincipleDetailApi(JsonApi):
 
 
 class PrincipleVersionListApi(JsonApi):
-    pagination_class = LimitOffsetPagination
+    pagination_class = BoundedLimitOffsetPagination
 
     @extend_schema(
         operation_id="principles_versions_list",

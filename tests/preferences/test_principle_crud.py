@@ -165,3 +165,23 @@ def test_weak_if_match_prefix_is_accepted(alice_client, alice_principle):
     etag = alice_client.get(url(alice_principle.pk))["ETag"]
     response = alice_client.patch(url(alice_principle.pk), {"weight": 2.0}, format="json", HTTP_IF_MATCH=f"W/{etag}")
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "query", ["limit=100000000000000000000000", "offset=100000000000000000000000", "limit=-5", "offset=abc"]
+)
+@pytest.mark.parametrize("path", [LIST, "{}versions/"])
+def test_out_of_range_pagination_is_never_a_500(query, path, alice_client, alice_principle):
+    response = alice_client.get(path.format(url(alice_principle.pk)) + "?" + query)
+    assert response.status_code == 200
+    assert response.json()["count"] >= 1
+
+
+def test_page_size_is_capped():
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from assistant.pagination import MAX_PAGE_SIZE, BoundedLimitOffsetPagination
+
+    request = Request(APIRequestFactory().get(LIST, {"limit": 10**30}))
+    assert BoundedLimitOffsetPagination().get_limit(request) == MAX_PAGE_SIZE
