@@ -4,7 +4,8 @@ Messages carry only a job id; the job row in PostgreSQL says what to run and whe
 """
 import redis.exceptions
 from celery import shared_task
-from celery.signals import worker_process_init
+from celery.concurrency.prefork import TaskPool as PreforkPool
+from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
@@ -19,6 +20,13 @@ TRANSIENT_ERRORS = (OperationalError, InterfaceError, redis.exceptions.Connectio
 def load_engine_in_worker_process(**_kwargs) -> None:
     """Prefork children load the engine as they start, not on their first job."""
     get_engine()
+
+
+@worker_ready.connect
+def load_engine_in_single_process_worker(sender, **_kwargs) -> None:
+    """Solo/thread pools run tasks in the worker process itself: load it there (prefork parents don't)."""
+    if not isinstance(sender.pool, PreforkPool):
+        get_engine()
 
 
 @shared_task(

@@ -14,7 +14,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from alignment_engine import (
@@ -29,10 +29,13 @@ Status = GenerationJob.Status
 
 
 def job_claim(*, job_id, worker_id: str) -> GenerationJob | None:
-    """Take a queued job for this worker; None when it is not queued (finished, cancelled, or taken)."""
+    """Take a job for this worker: a queued one, or a running one whose worker stopped sending heartbeats
+    (a redelivered message of a dead worker). None when finished, cancelled, or held by a live worker."""
     now = timezone.now()
     token = uuid.uuid4()
-    claimed = GenerationJob.objects.filter(pk=job_id, status=Status.QUEUED).update(
+    stale = Q(status=Status.RUNNING, heartbeat_at__lt=now - timedelta(
+        seconds=settings.GENERATION_RUNNING_DEADLINE_SECONDS), attempts__lt=settings.GENERATION_MAX_ATTEMPTS)
+    claimed = GenerationJob.objects.filter(Q(status=Status.QUEUED) | stale, pk=job_id).update(
         status=Status.RUNNING, claim_token=token, worker_id=worker_id, attempts=F("attempts") + 1,
         started_at=now, heartbeat_at=now,
     )

@@ -9,7 +9,9 @@ from typing import Any
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_serializer
+from knox.auth import TokenAuthentication
 from rest_framework import serializers
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,6 +20,7 @@ from rest_framework.views import APIView
 from alignment_engine import GenerationRequest, InvalidParameterError
 from assistant.chat import selectors, services
 from assistant.chat.apis import IDEMPOTENCY_HEADER, event_stream_response, idempotency_key_from
+from assistant.chat.authentication import BearerTokenAuthentication
 from assistant.chat.exceptions import GenerationFailed, GenerationTimeout
 from assistant.chat.renderers import EventStreamRenderer
 from assistant.chat.streaming import Delta, Finished, Keepalive, job_updates, sse
@@ -159,6 +162,7 @@ class ChatCompletionApi(APIView):
             help_text="Principles for this request only (extra_body), replacing the user's active ones.",
         )
 
+    authentication_classes = [TokenAuthentication, BearerTokenAuthentication, SessionAuthentication]
     throttle_classes = [GenerationThrottle]
     throttle_scope = "generation"
     renderer_classes = [JSONRenderer, EventStreamRenderer]

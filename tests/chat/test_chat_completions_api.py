@@ -87,3 +87,16 @@ def test_too_long_messages_are_413(alice_client, settings):
     settings.GENERATION_MAX_CONVERSATION_CHARS = 5
     response = alice_client.post(URL, {"messages": [{"role": "user", "content": "123456"}]})
     assert response.status_code == 413 and response.json()["error"]["code"] == "conversation_too_large"
+
+
+@pytest.mark.django_db
+def test_bearer_token_is_accepted(alice):
+    from knox.models import AuthToken
+    from rest_framework.test import APIClient
+
+    _, token = AuthToken.objects.create(user=alice)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert client.post(URL, {"messages": []}).status_code == 400  # authenticated: validation runs
+    client.credentials(HTTP_AUTHORIZATION="Bearer wrong")
+    assert client.post(URL, {"messages": []}).status_code == 401

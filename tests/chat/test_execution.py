@@ -139,3 +139,12 @@ def test_sweep_fails_a_job_that_lost_too_many_workers(alice, queue, settings):
     jobs_requeue_stale()
     job.refresh_from_db()
     assert job.status == "failed" and job.error_code == "worker_lost"
+
+
+def test_a_redelivered_message_takes_over_a_dead_workers_job(alice, queue):
+    job = new_job(alice)
+    job_claim(job_id=job.pk, worker_id="dead")
+    assert job_claim(job_id=job.pk, worker_id="w2") is None  # its worker is alive (fresh heartbeat)
+    GenerationJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    taken = job_claim(job_id=job.pk, worker_id="w2")
+    assert taken is not None and taken.worker_id == "w2" and taken.attempts == 2
