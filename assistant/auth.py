@@ -8,7 +8,6 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from knox.auth import TokenAuthentication
 from knox.models import AuthToken
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,7 +15,7 @@ from rest_framework.views import APIView
 
 from assistant.errors import InvalidCredentials
 from assistant.openapi import error_responses
-from assistant.strict_input import StrictCharField, StrictInputSerializer
+from assistant.strict_input import JSONParser, StrictCharField, StrictInputSerializer
 
 TAGS = ["auth"]
 

@@ -6,7 +6,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,6 +13,7 @@ from rest_framework.views import APIView
 from assistant.openapi import error_responses
 from assistant.pagination import BoundedLimitOffsetPagination
 from assistant.strict_input import (
+    JSONParser,
     StrictBooleanField,
     StrictCharField,
     StrictFloatField,

@@ -59,7 +59,14 @@ def test_invalid_bodies_are_400_naming_the_field(method, body, fields, alice_cli
 
 @pytest.mark.parametrize(
     "raw",
-    ['{"text": "unterminated', "{'text': 'single quotes'}", '{"text": NaN}', '{"weight": Infinity}', "\xff\xfe"],
+    [
+        '{"text": "unterminated',
+        "{'text': 'single quotes'}",
+        '{"text": NaN}',
+        '{"weight": Infinity}',
+        "\xff\xfe",
+        "[" * 100_000 + "]" * 100_000,
+    ],
 )
 @pytest.mark.parametrize("method", ["post", "patch"])
 def test_malformed_json_is_400(method, raw, alice_client, alice_principle, stored_state):
