@@ -1,7 +1,6 @@
 """Thin REST views for a user's principles: parse and validate, call a selector or service, serialise."""
 from __future__ import annotations
 
-from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status

@@ -83,7 +83,9 @@ def principle_create(
     if position is None:
         last = Principle.objects.filter(owner=owner).aggregate(last=Max("position"))["last"]
         position = 0 if last is None else last + 1
-    principle = Principle(owner=owner, text=text.strip(), title=title.strip(), weight=weight, active=active, position=position)
+    principle = Principle(
+        owner=owner, text=text.strip(), title=title.strip(), weight=weight, active=active, position=position
+    )
     _record_version(principle=principle, actor=actor or owner)
     return principle
 

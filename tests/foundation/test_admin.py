@@ -135,7 +135,8 @@ def test_bulk_deactivate_and_activate_record_versions(settings, staff_client, al
 def test_versions_cannot_be_changed_or_deleted(staff_client, alice_principle_for_admin):
     version = alice_principle_for_admin.versions.get()
     assert staff_client.get("/admin/preferences/principleversion/add/").status_code == 403
-    assert staff_client.post(f"/admin/preferences/principleversion/{version.pk}/delete/", {"post": "yes"}).status_code == 403
+    delete_version = f"/admin/preferences/principleversion/{version.pk}/delete/"
+    assert staff_client.post(delete_version, {"post": "yes"}).status_code == 403
     assert PrincipleVersion.objects.filter(pk=version.pk).exists()
     assert staff_client.post(
         f"/admin/preferences/principle/{alice_principle_for_admin.pk}/delete/", {"post": "yes"}
