@@ -57,3 +57,10 @@ def test_oversized_login_body_is_413(db, client, settings):
                            content_type="application/json")
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "request_too_large"
+
+
+def test_chunked_body_without_length_is_411(db, client):
+    response = client.generic("POST", "/api/v1/auth/login/", b"", content_type="application/json",
+                              HTTP_TRANSFER_ENCODING="chunked")
+    assert response.status_code == 411
+    assert response.json()["error"]["code"] == "length_required"
