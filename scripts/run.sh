@@ -1,7 +1,80 @@
 #!/usr/bin/env bash
-# `make run`: migrate, create a demo user and token, start the server, print URL and token.
+# `make run`: start the service on this machine and print its URL and a demo token.
+#
+# With PostgreSQL and Redis (scripts/services.sh starts them when it can): uvicorn (ASGI, for streaming),
+# one Celery worker (prefork, concurrency 1: the model is loaded once in its process) and celery beat (the
+# sweep that re-queues stale jobs). Without them, or with EMBEDDED=1: a SQLite file under var/ and jobs run
+# in a thread pool inside the server process. Ctrl-C stops everything this script started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export DEBUG="${DEBUG:-1}"
-.venv/bin/python manage.py migrate --noinput
-exec .venv/bin/python manage.py runserver 127.0.0.1:8000
+
+PY=.venv/bin/python
+HOST=${HOST:-127.0.0.1}
+PORT=${PORT:-8000}
+export DEBUG="${DEBUG:-1}" HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
+mkdir -p var
+
+if [ "${EMBEDDED:-0}" != 1 ] && bash scripts/services.sh; then
+  mode=workers
+  export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/principled}"
+  export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
+  "$PY" - <<'PYTHON'
+import os
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+url = urlsplit(os.environ["DATABASE_URL"])
+name = url.path.lstrip("/")
+with psycopg.connect(urlunsplit(url._replace(path="/postgres")), autocommit=True) as connection:
+    if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+        connection.execute(f'CREATE DATABASE "{name}"')
+PYTHON
+else
+  mode=embedded
+  unset DATABASE_URL REDIS_URL CELERY_BROKER_URL
+fi
+
+"$PY" manage.py migrate --noinput >/dev/null
+TOKEN=$("$PY" manage.py createuser demo --exists-ok --token-only)
+
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+if [ "$mode" = workers ]; then
+  "$PY" -m celery -A worker.celery_app worker -Q generation,callbacks --pool prefork --concurrency 1 \
+    -n "worker1@%h" --loglevel INFO >var/worker.log 2>&1 &
+  pids+=($!)
+  "$PY" -m celery -A worker.celery_app beat --loglevel INFO -s var/celerybeat-schedule >var/beat.log 2>&1 &
+  pids+=($!)
+fi
+"$PY" -m uvicorn assistant.asgi:application --host "$HOST" --port "$PORT" --log-level warning &
+pids+=($!)
+
+for _ in $(seq 1 120); do
+  if "$PY" -c "import urllib.request, sys; urllib.request.urlopen('http://$HOST:$PORT/healthz', timeout=2)" \
+      2>/dev/null; then break; fi
+  sleep 0.5
+done
+
+URL="http://$HOST:$PORT"
+cat <<BANNER
+
+  Principled is running ($mode mode) at $URL
+  API docs:   $URL/api/docs/
+  Demo token: $TOKEN
+  Logs:       $( [ "$mode" = workers ] && echo "var/worker.log, var/beat.log" || echo "this terminal" )
+
+  Try it (the first reply also loads the model):
+    curl -s -H "Authorization: Token $TOKEN" -H 'Content-Type: application/json' \\
+      -d '{"messages":[{"role":"user","content":"Hello!"}],"max_tokens":32}' $URL/api/v1/chat/completions
+
+  Press Ctrl-C to stop.
+BANNER
+
+wait -n "${pids[@]}"
