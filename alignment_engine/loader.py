@@ -1,6 +1,7 @@
 """load_engine: pick a backend and model, load once per process."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 
@@ -45,11 +46,7 @@ def _choose_backend(backend: str, model_path: str) -> str:
 
     if torch.cuda.is_available():
         return "torch"
-    if model_path.endswith(".gguf"):
-        try:
-            import llama_cpp  # noqa: F401
-        except ImportError:
-            return "torch"
+    if model_path.endswith(".gguf") and importlib.util.find_spec("llama_cpp") is not None:
         return "llamacpp"
     return "torch"
 

@@ -146,6 +146,8 @@ def load_model(model_path: str, device: str | None = None, dtype: str | None = N
 
     started = time.perf_counter()
     timings: dict[str, float] = {}
+    if os.environ.get("ENGINE_THREADS"):
+        torch.set_num_threads(int(os.environ["ENGINE_THREADS"]))
     folder = Path(model_path)
     if model_path.endswith(".gguf"):
         folder, converted = ensure_converted(model_path)

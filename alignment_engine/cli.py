@@ -1,0 +1,180 @@
+"""`python -m alignment_engine generate ...`: one prompt, a stream, or a JSONL batch."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from alignment_engine.config import GenerationConfig, InvalidParameterError
+from alignment_engine.types import GenerationRequest, Principle
+
+BATCH_FIELDS = ("id", "text", "tokens", "finish_reason", "seconds")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m alignment_engine", description="Linear Alignment text generation")
+    commands = parser.add_subparsers(dest="command", required=True)
+    generate = commands.add_parser("generate", help="generate aligned replies")
+    generate.add_argument("prompt", nargs="?", help="the user message (omit with --input)")
+    generate.add_argument("--principle", action="append", default=[], help="a principle (repeatable)")
+    generate.add_argument("--system", help="base system text kept in both streams")
+    generate.add_argument("--alpha", type=float)
+    generate.add_argument("--temperature", type=float)
+    generate.add_argument("--top-p", type=float)
+    generate.add_argument("--max-new-tokens", type=int)
+    generate.add_argument("--seed", type=int)
+    generate.add_argument("--do-sample", action="store_true", help="sample instead of greedy decoding")
+    generate.add_argument("--stop", action="append", help="stop string (repeatable)")
+    generate.add_argument("--repetition-penalty", type=float)
+    generate.add_argument("--no-repeat-ngram-size", type=int)
+    generate.add_argument("--stream", action="store_true", help="print text as it is generated")
+    generate.add_argument("--json", action="store_true", help="print the result as JSON")
+    generate.add_argument("--input", help="JSONL file of requests (batch mode)")
+    generate.add_argument("--output", help="JSONL file for results (batch mode; default stdout)")
+    generate.add_argument("--batch-size", type=int, default=16, help="requests decoded together in batch mode")
+    generate.add_argument("--model", help="GGUF file or local Hugging Face model directory")
+    generate.add_argument("--backend", choices=("auto", "torch", "llamacpp"), default=None)
+    generate.add_argument("--device")
+    generate.add_argument("--dtype")
+    return parser
+
+
+def config_values(args: argparse.Namespace) -> dict[str, Any]:
+    """Only the options the user set, so GenerationConfig keeps its defaults for the rest."""
+    values = {
+        "alpha": args.alpha,
+        "temperature": args.temperature,
+        "top_p": args.top_p,
+        "max_new_tokens": args.max_new_tokens,
+        "seed": args.seed,
+        "stop": args.stop,
+        "repetition_penalty": args.repetition_penalty,
+        "no_repeat_ngram_size": args.no_repeat_ngram_size,
+    }
+    values = {key: value for key, value in values.items() if value is not None}
+    if args.do_sample:
+        values["do_sample"] = True
+    return values
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.input and args.prompt:
+            raise InvalidParameterError("prompt", "give either a prompt or --input, not both")
+        if not args.input and not args.prompt:
+            raise InvalidParameterError("prompt", "a prompt or --input is required")
+        if args.batch_size < 1:
+            raise InvalidParameterError("batch_size", "must be >= 1")
+        base = config_values(args)
+        GenerationConfig.from_dict(base)
+        requests = read_batch(args.input, base) if args.input else [single_request(args, base)]
+        engine = _load(args)
+        if args.input:
+            run_batch(engine, requests, args.output, args.batch_size)
+        elif args.stream:
+            run_stream(engine, requests[0][1], args.json)
+        else:
+            result = engine.generate(requests[0][1])
+            print(json.dumps(result.to_dict(), ensure_ascii=False) if args.json else result.text)
+    except InvalidParameterError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    from alignment_engine.loader import load_engine
+
+    return load_engine(model=args.model, backend=args.backend, device=args.device, dtype=args.dtype)
+
+
+def single_request(args: argparse.Namespace, base: dict[str, Any]) -> tuple[str, GenerationRequest]:
+    messages = [{"role": "user", "content": args.prompt}]
+    if args.system:
+        messages.insert(0, {"role": "system", "content": args.system})
+    request = GenerationRequest(
+        messages=messages, principles=[Principle(p) for p in args.principle], config=GenerationConfig.from_dict(base)
+    )
+    return None, request
+
+
+def parse_line(line: str, number: int, base: dict[str, Any]) -> tuple[Any, GenerationRequest]:
+    """One input line -> (id, request); errors name the line and the field."""
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise InvalidParameterError(f"line {number}", f"not valid JSON ({error.msg})") from None
+    if not isinstance(item, dict):
+        raise InvalidParameterError(f"line {number}", "must be a JSON object")
+    try:
+        if ("prompt" in item) == ("messages" in item):
+            raise InvalidParameterError("prompt", "give exactly one of prompt or messages")
+        if "prompt" in item and not isinstance(item["prompt"], str):
+            raise InvalidParameterError("prompt", "must be a string")
+        messages = item.get("messages") or [{"role": "user", "content": item.get("prompt")}]
+        principles = item.get("principles", [])
+        if not isinstance(principles, list):
+            raise InvalidParameterError("principles", "must be a list")
+        values = dict(base)
+        if "alpha" in item:
+            values["alpha"] = item["alpha"]
+        request = GenerationRequest(
+            messages=messages,
+            principles=[_principle(p) for p in principles],
+            config=GenerationConfig.from_dict(values),
+        )
+    except InvalidParameterError as error:
+        raise InvalidParameterError(f"line {number}: {error.field}", error.message) from None
+    return item.get("id"), request
+
+
+def _principle(value: Any) -> Principle:
+    if isinstance(value, dict):
+        return Principle(value.get("text"), value.get("weight", 1.0))
+    return Principle(value)
+
+
+def read_batch(path: str, base: dict[str, Any]) -> list[tuple[Any, GenerationRequest]]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = [(number, line) for number, line in enumerate(handle, start=1) if line.strip()]
+    except OSError as error:
+        raise InvalidParameterError("input", str(error)) from None
+    return [parse_line(line, number, base) for number, line in lines]
+
+
+def run_batch(engine: Any, requests: list[tuple[Any, GenerationRequest]], output: str | None, batch_size: int) -> None:
+    from tqdm import tqdm
+
+    handle: TextIO = open(output, "w", encoding="utf-8") if output else sys.stdout
+    try:
+        with tqdm(total=len(requests), unit="req", file=sys.stderr) as progress:
+            for start in range(0, len(requests), batch_size):
+                chunk = requests[start : start + batch_size]
+                results = engine.generate_batch([request for _, request in chunk])
+                for (identifier, _), result in zip(chunk, results):
+                    row = {"id": identifier, **{key: getattr(result, key) for key in BATCH_FIELDS[1:]}}
+                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                handle.flush()
+                progress.update(len(chunk))
+    finally:
+        if output:
+            handle.close()
+
+
+def run_stream(engine: Any, request: GenerationRequest, as_json: bool) -> None:
+    for event in engine.stream(request):
+        if as_json:
+            line = {"result": event.result.to_dict()} if event.result else {"delta": event.delta}
+            print(json.dumps(line, ensure_ascii=False), flush=True)
+        elif event.result is None:
+            print(event.delta, end="", flush=True)
+    if not as_json:
+        print()
