@@ -12,6 +12,8 @@ PY=.venv/bin/python
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 export DEBUG="${DEBUG:-1}" HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
+# uvicorn (ASGI) runs each request's database work in a thread of its own: persistent connections would pile up.
+export DB_CONN_MAX_AGE="${DB_CONN_MAX_AGE:-0}"
 mkdir -p var
 
 if [ "${EMBEDDED:-0}" != 1 ] && bash scripts/services.sh; then

@@ -1,0 +1,270 @@
+"""Service benchmark: job submission and polling throughput/latency, and end-to-end jobs per minute.
+
+Starts its own stack on loopback (uvicorn + Celery workers + PostgreSQL database `principled_bench` + Redis
+DB 14), so it never touches the development data:
+
+  1. submission: `POST /api/v1/conversations/{id}/messages/` (user message + job + enqueue) at 1, 8 and 32
+     concurrent clients, with no worker running (jobs only pile up in the queue);
+  2. polling: `GET /api/v1/jobs/{id}/` on those jobs at 1, 8 and 32 concurrent clients;
+  3. end to end: N jobs submitted at once, 1 then 2 worker processes, jobs/minute from the first submission
+     to the last job finished (as recorded in the database).
+
+Prints a markdown table. `make bench-service` runs it with the defaults.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+DATABASE = "principled_bench"
+REDIS_URL = "redis://127.0.0.1:6379/14"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stack_env(batch_size: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DJANGO_SETTINGS_MODULE": "assistant.settings",
+        "SECRET_KEY": "bench-only-secret",
+        "DEBUG": "0",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
+        "DB_CONN_MAX_AGE": "0",  # ASGI runs each request in its own thread: no persistent connections
+        "REDIS_URL": REDIS_URL,
+        "CELERY_BROKER_URL": REDIS_URL,
+        "CACHE_KEY_PREFIX": "principled-bench",
+        "THROTTLE_GENERATION_RATE": "1000000/min",
+        "GENERATION_BATCH_SIZE": str(batch_size),
+        "HF_HUB_OFFLINE": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def reset_data() -> None:
+    with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as connection:
+        if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone():
+            connection.execute(f'CREATE DATABASE "{DATABASE}"')
+
+
+def truncate_jobs() -> None:
+    with psycopg.connect(f"postgres://postgres@127.0.0.1:5432/{DATABASE}", autocommit=True) as connection:
+        connection.execute("TRUNCATE assistant_reply, assistant_generationjob, assistant_message, "
+                           "assistant_conversation CASCADE")
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+class Processes:
+    def __init__(self, env: dict[str, str], logs: Path):
+        self.env, self.logs, self.running = env, logs, {}
+
+    def start(self, name: str, args: list[str]) -> None:
+        log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - lives as long as the process
+        self.running[name] = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                              start_new_session=True)
+
+    def start_worker(self, name: str) -> None:
+        self.start(name, [PY, "-m", "celery", "-A", "worker.celery_app", "worker", "-Q", "generation,callbacks",
+                          "--pool", "prefork", "--concurrency", "1", "-n", f"{name}@%h", "--loglevel", "INFO",
+                          "--without-gossip", "--without-mingle"])
+        deadline = time.monotonic() + 300
+        while "ready." not in (self.logs / f"{name}.log").read_text(errors="replace"):
+            if time.monotonic() > deadline or self.running[name].poll() is not None:
+                raise RuntimeError(f"worker {name} did not start; see {self.logs / name}.log")
+            time.sleep(0.5)
+
+    def stop(self, name: str) -> None:
+        process = self.running.pop(name)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    def stop_all(self) -> None:
+        for name in list(self.running):
+            self.stop(name)
+
+
+def percentile(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+
+
+async def run_load(client: httpx.AsyncClient, requests: list[tuple[str, str, dict | None]], concurrency: int,
+                   expect: int) -> dict[str, float]:
+    """Send the requests with `concurrency` clients; requests/s and latency percentiles (ms)."""
+    pending = list(reversed(requests))
+    latencies: list[float] = []
+    failures = 0
+
+    async def one_client() -> None:
+        nonlocal failures
+        while pending:
+            method, url, body = pending.pop()
+            started = time.perf_counter()
+            response = await client.request(method, url, json=body)
+            latencies.append((time.perf_counter() - started) * 1000)
+            failures += response.status_code != expect
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one_client() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    return {"rps": len(latencies) / elapsed, "p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
+            "n": len(latencies), "failures": failures}
+
+
+async def create_conversations(client: httpx.AsyncClient, count: int) -> list[str]:
+    semaphore = asyncio.Semaphore(16)
+
+    async def one() -> str:
+        async with semaphore:
+            return (await client.post("/conversations/", json={})).json()["id"]
+
+    return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+def parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+async def end_to_end(client: httpx.AsyncClient, jobs: int, max_new_tokens: int) -> dict[str, float]:
+    conversations = await create_conversations(client, jobs)
+    submitted = await asyncio.gather(*(
+        client.post(f"/conversations/{conversation}/messages/",
+                    json={"content": f"Give me tip number {index} for a good night's sleep.",
+                          "settings": {"max_new_tokens": max_new_tokens}})
+        for index, conversation in enumerate(conversations)
+    ))
+    job_ids = [response.json()["id"] for response in submitted]
+    finished: dict[str, dict] = {}
+    deadline = time.monotonic() + 1800
+    while len(finished) < len(job_ids):
+        for job_id in job_ids:
+            if job_id not in finished:
+                job = (await client.get(f"/jobs/{job_id}/")).json()
+                if job["status"] in ("succeeded", "failed", "cancelled"):
+                    finished[job_id] = job
+        if time.monotonic() > deadline:
+            raise RuntimeError("end-to-end jobs did not finish in 30 minutes")
+        await asyncio.sleep(0.5)
+    first = min(parse_time(job["created_at"]) for job in finished.values())
+    last = max(parse_time(job["finished_at"]) for job in finished.values())
+    seconds = (last - first).total_seconds()
+    tokens = sum(job["usage"]["completion_tokens"] or 0 for job in finished.values())
+    return {
+        "jobs_per_minute": len(finished) / seconds * 60, "seconds": seconds,
+        "succeeded": sum(job["status"] == "succeeded" for job in finished.values()),
+        "tokens_per_second": tokens / seconds,
+        "latency_p50": percentile([job["latency_ms"] / 1000 for job in finished.values()], 50),
+        "workers": len({job["worker_id"] for job in finished.values()}),
+    }
+
+
+async def bench(args: argparse.Namespace, base_url: str, token: str, processes: Processes) -> list[str]:
+    rows = ["| Measurement | Clients | Requests/s | p50 ms | p95 ms | Requests (non-2xx) |",
+            "|---|---:|---:|---:|---:|---:|"]
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=base_url + "/api/v1", headers={"Authorization": f"Token {token}"},
+                                 timeout=120, limits=limits) as client:
+        for concurrency in args.clients:
+            count = max(args.requests, concurrency * 4)
+            conversations = await create_conversations(client, count)
+            requests = [("POST", f"/conversations/{conversation}/messages/", {"content": "Hello there!"})
+                        for conversation in conversations]
+            result = await run_load(client, requests, concurrency, expect=202)
+            rows.append(f"| submit job (POST messages) | {concurrency} | {result['rps']:.1f} | {result['p50']:.1f} "
+                        f"| {result['p95']:.1f} | {result['n']} ({result['failures']}) |")
+        job_ids = [job["id"] for job in (await client.get("/jobs/", params={"limit": 200})).json()["results"]]
+        for concurrency in args.clients:
+            count = max(args.requests, concurrency * 4)
+            requests = [("GET", f"/jobs/{job_ids[index % len(job_ids)]}/", None) for index in range(count)]
+            result = await run_load(client, requests, concurrency, expect=200)
+            rows.append(f"| poll job (GET job) | {concurrency} | {result['rps']:.1f} | {result['p50']:.1f} "
+                        f"| {result['p95']:.1f} | {result['n']} ({result['failures']}) |")
+        truncate_jobs()
+
+        rows += ["", f"| End to end ({args.jobs} jobs, max_new_tokens {args.max_new_tokens}, batch size "
+                     f"{args.batch_size}) | Worker processes | Jobs/minute | Generated tokens/s | Wall s "
+                     f"| p50 job latency s | Succeeded |",
+                 "|---|---:|---:|---:|---:|---:|---:|"]
+        for workers in args.workers:
+            names = [f"bench{index + 1}" for index in range(workers)]
+            for name in names:
+                processes.start_worker(name)
+            result = await end_to_end(client, args.jobs, args.max_new_tokens)
+            rows.append(f"| jobs submitted at once | {workers} | {result['jobs_per_minute']:.1f} "
+                        f"| {result['tokens_per_second']:.1f} | {result['seconds']:.1f} "
+                        f"| {result['latency_p50']:.1f} | {result['succeeded']}/{args.jobs} |")
+            for name in names:
+                processes.stop(name)
+            truncate_jobs()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--requests", type=int, default=200, help="requests per load level (at least 4/client)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--jobs", type=int, default=8, help="jobs in the end-to-end run")
+    parser.add_argument("--max-new-tokens", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=4, help="GENERATION_BATCH_SIZE of the workers")
+    args = parser.parse_args()
+
+    reset_data()
+    env = stack_env(args.batch_size)
+    logs = ROOT / "var" / "bench"
+    logs.mkdir(parents=True, exist_ok=True)
+    subprocess.run([PY, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
+    token = subprocess.run([PY, "manage.py", "createuser", "bench", "--exists-ok", "--token-only"], cwd=ROOT, env=env,
+                           check=True, capture_output=True, text=True).stdout.strip()
+    truncate_jobs()
+    processes = Processes(env, logs)
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        processes.start("web", [PY, "-m", "uvicorn", "assistant.asgi:application", "--host", "127.0.0.1",
+                                "--port", str(port), "--log-level", "warning", "--no-access-log"])
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base_url + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start; see {logs}/web.log")
+            time.sleep(0.3)
+        rows = asyncio.run(bench(args, base_url, token, processes))
+    finally:
+        processes.stop_all()
+        truncate_jobs()
+    print(f"\nServer: uvicorn (1 process) on {base_url}; CPU cores: {os.cpu_count()}; "
+          f"load average at the end: {os.getloadavg()[0]:.1f}\n")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
