@@ -6,7 +6,13 @@ from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+    extend_schema_view,
+)
 from rest_framework import generics, serializers, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -204,6 +210,8 @@ class MessageListCreateApi(generics.GenericAPIView):
         return job_response(request, job, waited=wait > 0)
 
 
+@extend_schema_view(get=extend_schema(operation_id="jobs_list",
+                                      responses={200: JobSerializer(many=True), **error_responses(401)}))
 class JobListApi(generics.ListAPIView):
     serializer_class = JobSerializer
 
