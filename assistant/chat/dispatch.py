@@ -1,16 +1,37 @@
 """Hand a job to whoever runs it: the Celery `generation` queue, or (embedded mode, no broker) a thread pool
 in this process that calls the same execution function a worker calls."""
+import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
+
+logger = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
 def _executor() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=settings.GENERATION_IN_PROCESS_WORKERS, thread_name_prefix="generation")
+    executor = ThreadPoolExecutor(max_workers=settings.GENERATION_IN_PROCESS_WORKERS, thread_name_prefix="generation")
+    threading.Thread(target=_sweep_forever, name="generation-sweep", daemon=True).start()
+    return executor
+
+
+def _sweep_forever() -> None:
+    """The embedded mode's celery beat: re-queue stale jobs (e.g. left by a previous server run)."""
+    from assistant.chat.execution import jobs_requeue_stale
+
+    while True:
+        close_old_connections()
+        try:
+            jobs_requeue_stale()
+        except Exception:  # noqa: BLE001 - keep sweeping after a transient database error
+            logger.exception("in-process sweep failed")
+        finally:
+            connections.close_all()  # this thread's connections; it sleeps for a while now
+        time.sleep(settings.GENERATION_SWEEP_INTERVAL_SECONDS)
 
 
 @lru_cache(maxsize=1)
@@ -24,7 +45,7 @@ def _in_process(executor: ThreadPoolExecutor, function, countdown: float, **kwar
         try:
             function(**kwargs)
         finally:
-            close_old_connections()
+            connections.close_all()  # this thread's connections: pool threads outlive requests
 
     if countdown > 0:
         threading.Timer(countdown, executor.submit, args=(run,)).start()

@@ -87,11 +87,12 @@ class _BatchMonitor:
         now = time.monotonic()
         if now - self.last_cancel_poll >= self.CANCEL_POLL_SECONDS:
             self.last_cancel_poll = now
-            requested = set(
-                GenerationJob.objects.filter(pk__in=[job.pk for job in self.jobs], cancel_requested=True)
+            # Cancelled, or gone (its conversation was deleted): stop decoding it.
+            wanted = set(
+                GenerationJob.objects.filter(pk__in=[job.pk for job in self.jobs], cancel_requested=False)
                 .values_list("pk", flat=True)
             )
-            self.cancelled = {i for i, job in enumerate(self.jobs) if job.pk in requested}
+            self.cancelled = {i for i, job in enumerate(self.jobs) if job.pk not in wanted}
             self._heartbeat()
         return index in self.cancelled
 

@@ -39,8 +39,7 @@ def conversation_create(*, user: AbstractBaseUser, title: str = "") -> Conversat
 
 @transaction.atomic
 def conversation_delete(*, conversation: Conversation) -> None:
-    """Delete a conversation with its messages and jobs; running jobs are cancelled first."""
-    conversation.jobs.filter(status=GenerationJob.Status.RUNNING).update(cancel_requested=True)
+    """Delete a conversation with its messages and jobs (a worker running one of them stops decoding it)."""
     conversation.delete()
 
 

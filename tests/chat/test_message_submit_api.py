@@ -155,3 +155,11 @@ def test_throttled_with_429(alice_client, conversation, monkeypatch, django_capt
     assert "Retry-After" in response
     assert alice_client.get(url(conversation)).status_code == 200  # reads are not throttled
     assert GenerationJob.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_embedded_mode_runs_jobs_in_process(alice_client, conversation, settings):
+    settings.GENERATION_IN_PROCESS = True  # no broker: a thread pool in this process runs the job
+    response = alice_client.post(url(conversation), {"content": "Hi"}, HTTP_PREFER="wait=30")
+    assert response.status_code == 200, response.content
+    assert response.json()["reply"]["content"] == "echo Hi (0 principles, alpha 1.0)"
