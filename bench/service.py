@@ -146,7 +146,7 @@ async def create_conversations(client: httpx.AsyncClient, count: int) -> list[st
 
 
 def parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return datetime.fromisoformat(value)
 
 
 async def end_to_end(client: httpx.AsyncClient, jobs: int, max_new_tokens: int) -> dict[str, float]:
@@ -205,10 +205,10 @@ async def bench(args: argparse.Namespace, base_url: str, token: str, processes: 
                         f"| {result['p95']:.1f} | {result['n']} ({result['failures']}) |")
         truncate_jobs()
 
-        rows += ["", f"| End to end ({args.jobs} jobs, max_new_tokens {args.max_new_tokens}, batch size "
-                     f"{args.batch_size}) | Worker processes | Jobs/minute | Generated tokens/s | Wall s "
-                     f"| p50 job latency s | Succeeded |",
-                 "|---|---:|---:|---:|---:|---:|---:|"]
+        header = (f"| End to end ({args.jobs} jobs, max_new_tokens {args.max_new_tokens}, batch size "
+                  f"{args.batch_size}) | Worker processes | Jobs/minute | Generated tokens/s | Wall s "
+                  "| p50 job latency s | Succeeded |")
+        rows += ["", header, "|---|---:|---:|---:|---:|---:|---:|"]
         for workers in args.workers:
             names = [f"bench{index + 1}" for index in range(workers)]
             for name in names:

@@ -27,7 +27,7 @@ def _sweep_forever() -> None:
         close_old_connections()
         try:
             jobs_requeue_stale()
-        except Exception:  # noqa: BLE001 - keep sweeping after a transient database error
+        except Exception:  # keep sweeping after a transient database error
             logger.exception("in-process sweep failed")
         finally:
             connections.close_all()  # this thread's connections; it sleeps for a while now

@@ -11,14 +11,18 @@ from datetime import timedelta
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
-
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from alignment_engine import (
-    Engine, GenerationConfig, GenerationRequest, GenerationResult, InvalidParameterError, Principle,
+    Engine,
+    GenerationConfig,
+    GenerationRequest,
+    GenerationResult,
+    InvalidParameterError,
+    Principle,
 )
 from assistant.chat import dispatch, events
 from assistant.chat.services import job_finished_notify
@@ -128,7 +132,7 @@ def job_run(*, job_id, worker_id: str, engine: Engine | None = None) -> None:
         for job in runnable:
             job_fail(job=job, code="timeout", message="Generation exceeded the task time limit.")
         return
-    except Exception as exc:  # noqa: BLE001 - any engine failure retries (with backoff) or fails the jobs
+    except Exception as exc:  # any engine failure retries (with backoff) or fails the jobs
         logger.exception("generation failed for jobs %s", [str(job.pk) for job in runnable])
         for job in runnable:
             job_release_or_fail(job=job, code="generation_error", message=f"{type(exc).__name__}: {exc}")

@@ -35,7 +35,11 @@ def job_get_any(*, job_id: UUID) -> GenerationJob | None:
 
 
 def job_wait(*, job: GenerationJob, timeout: float) -> GenerationJob:
-    """The job once it finished, or as it is after `timeout` seconds; blocks on the job's event log."""
+    """The job once it finished, or as it is after `timeout` seconds.
+
+    Sleeps on the job's event log (woken by each delta and by the end event) and re-reads the row after each
+    wake-up, at least once a second, so a missed end event only costs a second.
+    """
     deadline = time.monotonic() + timeout
     log = events.job_events()
     after = events.START_ID
@@ -44,10 +48,6 @@ def job_wait(*, job: GenerationJob, timeout: float) -> GenerationJob:
         remaining = deadline - time.monotonic()
         if current is None or current.is_finished or remaining <= 0:
             return current or job
-        # Wake on the end event; re-read the database at least once a second in case it was missed.
-        batch = log.read(job.pk, after, block_ms=int(min(remaining, 1.0) * 1000))
-        while batch and all(event.kind != events.END for event in batch) and time.monotonic() < deadline:
-            after = batch[-1].id
-            batch = log.read(job.pk, after, block_ms=int(max(min(deadline - time.monotonic(), 1.0), 0.001) * 1000))
+        batch = log.read(job.pk, after, block_ms=max(int(min(remaining, 1.0) * 1000), 1))
         if batch:
             after = batch[-1].id

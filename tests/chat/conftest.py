@@ -40,7 +40,7 @@ class ScriptedEngine:
         produced: list[list[str]] = [[] for _ in requests]
         finish = [None] * len(requests)
         for step in range(max(len(w) for w in words)):
-            for index, request in enumerate(requests):
+            for index in range(len(requests)):
                 if finish[index]:
                     continue
                 if should_cancel and should_cancel(index):

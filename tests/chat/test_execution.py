@@ -6,7 +6,11 @@ from django.utils import timezone
 
 from assistant.chat import services
 from assistant.chat.execution import (
-    generation_request_build, job_claim, job_complete, job_run, jobs_requeue_stale,
+    generation_request_build,
+    job_claim,
+    job_complete,
+    job_run,
+    jobs_requeue_stale,
 )
 from assistant.models import GenerationJob, Reply
 

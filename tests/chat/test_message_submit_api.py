@@ -10,7 +10,9 @@ def url(conversation):
     return f"/api/v1/conversations/{conversation.pk}/messages/"
 
 
-def test_submit_returns_202_with_location_and_a_queued_job(alice_client, conversation, django_capture_on_commit_callbacks):
+def test_submit_returns_202_with_location_and_a_queued_job(
+    alice_client, conversation, django_capture_on_commit_callbacks,
+):
     with django_capture_on_commit_callbacks(execute=False) as queued:
         response = alice_client.post(url(conversation), {"content": "Hello there"})
     assert response.status_code == 202, response.content

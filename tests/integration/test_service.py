@@ -60,7 +60,8 @@ def test_wait_mode_returns_the_reply(account):
     assert response.json()["status"] == "succeeded" and response.json()["reply"]["content"]
 
 
-def read_sse(client: httpx.Client, job_id: str) -> list[tuple[str, dict]]:
+def read_sse(client: httpx.Client, job_id: str, arrivals: list[float] | None = None) -> list[tuple[str, dict]]:
+    """The (event, data) pairs of the job's stream; `arrivals` gets the time each one was received."""
     events = []
     with client.stream("GET", f"/jobs/{job_id}/stream/", headers={"Accept": "text/event-stream"}) as response:
         assert response.status_code == 200
@@ -71,13 +72,17 @@ def read_sse(client: httpx.Client, job_id: str) -> list[tuple[str, dict]]:
                 event = line[len("event: "):]
             elif line.startswith("data: "):
                 events.append((event, json.loads(line[len("data: "):])))
+                if arrivals is not None:
+                    arrivals.append(time.monotonic())
     return events
 
 
 def test_sse_stream_relays_tokens_then_the_stored_reply(account):
     alice = account("alice")
-    job_id = submit(alice.client, new_conversation(alice.client), settings={"max_new_tokens": 12}).json()["id"]
-    events = read_sse(alice.client, job_id)  # connects while the job is queued or running
+    job_id = submit(alice.client, new_conversation(alice.client), settings={"max_new_tokens": 16}).json()["id"]
+    arrivals: list[float] = []
+    events = read_sse(alice.client, job_id, arrivals)  # connects while the job is queued or running
+    assert arrivals[-1] - arrivals[0] > 0.2  # tokens arrived as they were generated, not all at the end
     kinds = [kind for kind, _ in events]
     assert kinds[-1] == "done" and set(kinds[:-1]) == {"delta"}
     streamed = "".join(data["text"] for kind, data in events if kind == "delta")
