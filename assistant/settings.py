@@ -182,7 +182,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("GENERATION_TASK_TIME_LIMIT", default=600)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("GENERATION_TASK_SOFT_TIME_LIMIT", default=540)
 CELERY_TASK_DEFAULT_QUEUE = "generation"
-CELERY_TASK_ROUTES = {"worker.tasks.deliver_callback": {"queue": "callbacks"}}
+# Light work goes to "callbacks" so it never waits behind a backlog of generation jobs.
+CELERY_TASK_ROUTES = {
+    "worker.tasks.deliver_callback": {"queue": "callbacks"},
+    "worker.tasks.requeue_stale_jobs": {"queue": "callbacks"},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Unacknowledged messages of a lost worker come back after this many seconds (Redis transport).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900)}

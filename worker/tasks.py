@@ -1,5 +1,7 @@
 """Celery tasks: thin wrappers around the chat execution and callback services.
 
+Queues come from settings: CELERY_TASK_DEFAULT_QUEUE ("generation") and CELERY_TASK_ROUTES ("callbacks").
+
 Messages carry only a job id; the job row in PostgreSQL says what to run and whether it still needs running.
 """
 import redis.exceptions
@@ -29,24 +31,24 @@ def load_engine_in_single_process_worker(sender, **_kwargs) -> None:
         get_engine()
 
 
-@shared_task(
-    queue="generation", acks_late=True, reject_on_worker_lost=True,
-    autoretry_for=TRANSIENT_ERRORS, retry_backoff=True, retry_backoff_max=60, retry_jitter=True, max_retries=5,
-)
+@shared_task(autoretry_for=TRANSIENT_ERRORS, retry_backoff=True, retry_backoff_max=60, retry_jitter=True,
+             max_retries=5)
 def run_generation_job(job_id: str) -> None:
+    """acks_late and reject_on_worker_lost come from settings: a dead worker's message is delivered again."""
     job_run(job_id=job_id, worker_id=worker_identity())
 
 
-@shared_task(queue="callbacks", bind=True, acks_late=True, max_retries=None, autoretry_for=TRANSIENT_ERRORS,
-             retry_backoff=True)
+@shared_task(bind=True, max_retries=None, autoretry_for=TRANSIENT_ERRORS, retry_backoff=True)
 def deliver_callback(self, job_id: str) -> None:
+    """One attempt; a failed one is retried with backoff up to GENERATION_CALLBACK_MAX_ATTEMPTS."""
     attempt = self.request.retries
     final = attempt + 1 >= settings.GENERATION_CALLBACK_MAX_ATTEMPTS
     if not job_callback_deliver(job_id=job_id, final_attempt=final):
         raise self.retry(countdown=callback_backoff_seconds(attempt=attempt))
 
 
-@shared_task(queue="generation", ignore_result=True)
+@shared_task
 def requeue_stale_jobs() -> list[str]:
-    """Run by celery beat every GENERATION_SWEEP_INTERVAL_SECONDS."""
+    """Run by celery beat every GENERATION_SWEEP_INTERVAL_SECONDS (on the light `callbacks` queue, so a backlog
+    of generation jobs does not delay it)."""
     return jobs_requeue_stale()
