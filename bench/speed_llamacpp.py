@@ -5,8 +5,10 @@
 Prints a markdown table. `bench/speed.py` imports `measure_backends` and `markdown_table` for its backend column.
 
 Columns (tokens/s = new tokens of all requests / wall seconds, prompt evaluation included):
-- plain llama.cpp: llama-cpp-python's own greedy decoding (`Llama.generate`) of the principle prompt, requests
-  one after the other (the library has no batching);
+- plain llama.cpp: greedy decoding of the principle prompt as one llama.cpp sequence (`llama_decode` of one
+  token, argmax of its logits), requests one after the other: the floor cost of a token on this model.
+  (llama-cpp-python's `Llama` class cannot be the baseline here: it loads weights into llama.cpp's AMX
+  buffers, which die with SIGILL on these virtual machines; see docs/llamacpp.md.)
 - engine plain: this backend with no principle (one sequence per request, requests batched);
 - LA llama.cpp: this backend, Linear Alignment (two sequences per request, all in one llama_batch per step);
 - LA torch: the torch backend on the same requests.
@@ -23,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from alignment_engine import GenerationConfig, GenerationRequest, load_engine  # noqa: E402
 from alignment_engine.llamacpp_backend import LlamaCppEngine  # noqa: E402
-from alignment_engine.llamacpp_model import default_threads  # noqa: E402
+from alignment_engine.llamacpp_model import DecodingContext, default_threads  # noqa: E402
 from alignment_engine.models import default_model_path  # noqa: E402
 
 PRINCIPLE = "Always answer in a warm, encouraging tone."
@@ -62,29 +64,25 @@ def measure_engine(engine, requests: list[GenerationRequest]) -> Measurement:
     return Measurement(sum(r.tokens for r in results), time.perf_counter() - started)
 
 
-def measure_plain_llamacpp(llm, prompts: list[list[int]], new_tokens: int) -> Measurement:
-    """Greedy decoding with llama-cpp-python's high-level `Llama`, one prompt after the other."""
-    tokens = 0
+def measure_plain_llamacpp(context: DecodingContext, prompts: list[list[int]], new_tokens: int) -> Measurement:
+    """Greedy decoding of one sequence at a time: one token per llama_decode, argmax of its logits."""
     started = time.perf_counter()
     for prompt in prompts:
-        llm.reset()
-        for count, _ in enumerate(llm.generate(prompt, temp=0.0, top_k=1, reset=True), start=1):
-            if count == new_tokens:
-                break
-        tokens += count
-    return Measurement(tokens, time.perf_counter() - started)
+        context.clear()
+        logits = context.decode(prompt, range(len(prompt)), [0] * len(prompt), [False] * (len(prompt) - 1) + [True])
+        for position in range(len(prompt), len(prompt) + new_tokens - 1):
+            logits = context.decode([int(logits[-1].argmax())], [position], [0], [True])
+    return Measurement(len(prompts) * new_tokens, time.perf_counter() - started)
 
 
 def measure_backends(
     batch_sizes: tuple[int, ...] = (1, 4, 16), new_tokens: int = 64, threads: int | None = None, with_torch: bool = True
 ) -> list[dict[str, float | int | None]]:
     """One row per batch size: tokens/s of every column and the ratios of Linear Alignment on llama.cpp."""
-    from llama_cpp import Llama
-
     threads = threads or default_threads()
     model_path = default_model_path()
     engine = LlamaCppEngine(model_path, n_threads=threads)
-    llm = Llama(model_path, n_ctx=2048, n_threads=threads, n_threads_batch=threads, verbose=False)
+    plain_context = DecodingContext(engine.model, 1, 1024, threads)
     torch_engine = load_engine(model=model_path, backend="torch") if with_torch else None
     largest = max(batch_sizes)
     engine.generate_batch(bench_requests(largest, 2))  # allocate the KV cache for the largest batch once
@@ -94,7 +92,7 @@ def measure_backends(
     for size in batch_sizes:
         requests = bench_requests(size, new_tokens)
         prompts = [engine.prompt_token_ids(r)[0] for r in requests]
-        plain_llamacpp = measure_plain_llamacpp(llm, prompts, new_tokens)
+        plain_llamacpp = measure_plain_llamacpp(plain_context, prompts, new_tokens)
         engine_plain = measure_engine(engine, bench_requests(size, new_tokens, principled=False))
         la_llamacpp = measure_engine(engine, requests)
         la_torch = measure_engine(torch_engine, requests) if torch_engine is not None else None

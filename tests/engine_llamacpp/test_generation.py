@@ -21,7 +21,11 @@ BASE_SYSTEM = (
 
 
 def request(prompt: str, principles: list | None = None, **config) -> GenerationRequest:
-    return GenerationRequest.from_prompt(prompt, principles or [], GenerationConfig(**{"max_new_tokens": 24, **config}))
+    return GenerationRequest(
+        messages=[{"role": "user", "content": prompt}],
+        principles=list(principles or []),
+        config=GenerationConfig(**{"max_new_tokens": 24, **config}),
+    )
 
 
 def outcome(result) -> tuple[str, int, str]:
@@ -71,8 +75,11 @@ def test_stream_deltas_concatenate_to_final_text(llama_engine):
     events = list(llama_engine.stream(request("Write a greeting with emoji and accents like café.", ["Use emoji"], max_new_tokens=40)))
     assert events[-1].result is not None and all(event.result is None for event in events[:-1])
     deltas = [event.delta for event in events]
-    assert "".join(deltas) == events[-1].result.text
-    assert not any("\ufffd" in delta for delta in deltas)
+    text = events[-1].result.text
+    assert "".join(deltas) == text
+    assert any(ord(character) > 0xFFFF for character in text)  # emoji: one character over several tokens
+    shown = [delta for delta in deltas if delta]
+    assert not any("\ufffd" in delta for delta in shown[:-1])  # only a reply cut mid-character ends in U+FFFD
 
 
 def test_on_delta_reports_each_request_text(llama_engine):
