@@ -120,7 +120,10 @@ class TorchEngine:
         generator = None
         if config.do_sample:
             generator = torch.Generator(device=self.device)
-            generator.manual_seed(config.seed if config.seed is not None else torch.seed())
+            if config.seed is None:
+                generator.seed()
+            else:
+                generator.manual_seed(config.seed)
         return _RequestState(
             index=index,
             request=request,
