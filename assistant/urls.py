@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/v1/auth/", include("assistant.auth")),
     path("api/v1/", include("preferences.urls")),
     path("api/v1/", include("assistant.chat.urls")),
+    path("v1/", include("assistant.chat.openai_urls")),
 ]
 
 handler400 = "assistant.errors.bad_request"

@@ -100,3 +100,15 @@ def test_bearer_token_is_accepted(alice):
     assert client.post(URL, {"messages": []}).status_code == 400  # authenticated: validation runs
     client.credentials(HTTP_AUTHORIZATION="Bearer wrong")
     assert client.post(URL, {"messages": []}).status_code == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_openai_root_path_alias(alice):
+    from knox.models import AuthToken
+    from rest_framework.test import APIClient
+
+    _, token = AuthToken.objects.create(user=alice)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    response = client.post("/v1/chat/completions", {"messages": [{"role": "user", "content": "Hi"}]}, format="json")
+    assert response.status_code == 200 and response.json()["object"] == "chat.completion"
