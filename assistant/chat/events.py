@@ -16,6 +16,7 @@ import redis.asyncio
 from django.conf import settings
 
 DELTA = "delta"
+RESTART = "restart"  # a new attempt of the job starts: readers drop the text streamed so far
 END = "end"
 START_ID = "0"
 
@@ -23,7 +24,7 @@ START_ID = "0"
 @dataclass(frozen=True)
 class JobEvent:
     id: str
-    kind: str  # DELTA or END
+    kind: str  # DELTA, RESTART or END
     data: dict
 
 

@@ -76,11 +76,14 @@ class _BatchMonitor:
 
     CANCEL_POLL_SECONDS = 0.5
 
-    def __init__(self, jobs: list[GenerationJob]):
+    def __init__(self, jobs: list[GenerationJob], *, restarted: bool):
         self.jobs = jobs
         self.log = events.job_events()
         self.cancelled: set[int] = set()
         self.last_heartbeat = self.last_cancel_poll = time.monotonic()
+        for job in jobs:
+            if restarted or job.attempts > 1:  # readers drop the text of the earlier attempt
+                self.log.publish(job.id, events.RESTART, {"attempt": job.attempts})
 
     def on_delta(self, index: int, text: str) -> None:
         if text:
@@ -125,20 +128,41 @@ def job_run(*, job_id, worker_id: str, engine: Engine | None = None) -> None:
             job_fail(job=job, code="invalid_request", message=str(exc))
     if not runnable:
         return
-    monitor = _BatchMonitor(runnable)
     try:
-        results = engine.generate_batch(requests, on_delta=monitor.on_delta, should_cancel=monitor.should_cancel)
+        _generate(engine, runnable, requests, worker_id=worker_id, restarted=False)
     except SoftTimeLimitExceeded:
         for job in runnable:
             job_fail(job=job, code="timeout", message="Generation exceeded the task time limit.")
-        return
-    except Exception as exc:  # any engine failure retries (with backoff) or fails the jobs
-        logger.exception("generation failed for jobs %s", [str(job.pk) for job in runnable])
-        for job in runnable:
-            job_release_or_fail(job=job, code="generation_error", message=f"{type(exc).__name__}: {exc}")
-        return
-    for job, result in zip(runnable, results, strict=True):
+    except Exception as exc:
+        if len(runnable) == 1:
+            _failed(runnable[0], exc)
+            return
+        # One bad request must not fail its batch-mates: run each alone, so only the culprit fails.
+        logger.warning("batch of %d failed (%r); running its jobs one by one", len(runnable), exc)
+        for job, request in zip(runnable, requests, strict=True):
+            try:
+                _generate(engine, [job], [request], worker_id=worker_id, restarted=True)
+            except SoftTimeLimitExceeded:
+                job_fail(job=job, code="timeout", message="Generation exceeded the task time limit.")
+            except Exception as alone_exc:
+                _failed(job, alone_exc)
+
+
+def _generate(engine: Engine, jobs: list[GenerationJob], requests: list[GenerationRequest], *, worker_id: str,
+              restarted: bool) -> None:
+    monitor = _BatchMonitor(jobs, restarted=restarted)
+    results = engine.generate_batch(requests, on_delta=monitor.on_delta, should_cancel=monitor.should_cancel)
+    for job, result in zip(jobs, results, strict=True):
         job_complete(job=job, result=result, worker_id=worker_id)
+
+
+def _failed(job: GenerationJob, exc: Exception) -> None:
+    """A request the engine refuses fails at once; any other error is retried (with backoff) or fails."""
+    if isinstance(exc, InvalidParameterError):
+        job_fail(job=job, code="invalid_request", message=str(exc))
+        return
+    logger.exception("generation failed for job %s", job.pk, exc_info=exc)
+    job_release_or_fail(job=job, code="generation_error", message=f"{type(exc).__name__}: {exc}")
 
 
 def _finish_fields(job: GenerationJob, **fields: Any) -> dict[str, Any]:

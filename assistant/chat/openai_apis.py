@@ -119,6 +119,8 @@ async def completion_chunks(*, job: GenerationJob, model: str, include_usage: bo
             {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}]})
 
     yield chunk({"role": "assistant", "content": ""})
+    # A Restart (a retry after a worker failure) has no chunk form: it is skipped, and the stored reply (see
+    # GET /jobs/{id}/) is the authority when a stream spanned two attempts.
     async for update in job_updates(job_id=job.pk):
         if isinstance(update, Delta):
             yield chunk({"content": update.text})

@@ -24,6 +24,14 @@ class Delta:
 
 
 @dataclass(frozen=True)
+class Restart:
+    """The job is being generated again (a retry): the text streamed so far is void."""
+
+    id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
 class Finished:
     job: dict[str, Any] | None  # the stored job; None when it vanished (conversation deleted)
 
@@ -42,8 +50,10 @@ def _finished_job(job_id) -> Finished | None:
     return Finished(job=JobSerializer(job).data)
 
 
-async def job_updates(*, job_id, after: str = events.START_ID) -> AsyncIterator[Delta | Finished | Keepalive]:
-    """Deltas as they are published, a Keepalive now and then, and Finished last."""
+async def job_updates(
+    *, job_id, after: str = events.START_ID,
+) -> AsyncIterator[Delta | Restart | Finished | Keepalive]:
+    """Deltas (and Restarts) as they are published, a Keepalive now and then, and Finished last."""
     finished_check = sync_to_async(_finished_job)
     deadline = time.monotonic() + settings.GENERATION_STREAM_MAX_SECONDS
     quiet_since = time.monotonic()
@@ -55,7 +65,10 @@ async def job_updates(*, job_id, after: str = events.START_ID) -> AsyncIterator[
                     yield await finished_check(job_id) or Finished(job=None)
                     return
                 quiet_since = time.monotonic()
-                yield Delta(id=event.id, text=event.data.get("text", ""))
+                if event.kind == events.RESTART:
+                    yield Restart(id=event.id, attempt=event.data.get("attempt", 0))
+                else:
+                    yield Delta(id=event.id, text=event.data.get("text", ""))
             if batch:
                 continue
             # Nothing new: the job may have ended without a visible end event (log expired or flushed).
@@ -84,11 +97,14 @@ def sse(*, data: Any, event: str | None = None, event_id: str | None = None) -> 
 
 
 async def job_event_stream(*, job_id, after: str) -> AsyncIterator[bytes]:
-    """`event: delta` per text piece (`{"text": ...}`), then `event: done` with the job (reply included)."""
+    """`event: delta` per text piece (`{"text": ...}`), `event: restart` when a retry starts over (drop the text
+    so far), then `event: done` with the job (reply included)."""
     yield b"retry: 2000\n\n"
     async for update in job_updates(job_id=job_id, after=after):
         if isinstance(update, Delta):
             yield sse(event="delta", event_id=update.id, data={"text": update.text})
+        elif isinstance(update, Restart):
+            yield sse(event="restart", event_id=update.id, data={"attempt": update.attempt})
         elif isinstance(update, Keepalive):
             yield b": keepalive\n\n"
         else:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import pytest
 from django.core.cache import cache
 
-from alignment_engine import GenerationRequest, GenerationResult
+from alignment_engine import GenerationRequest, GenerationResult, InvalidParameterError
 from worker import engine as engine_holder
 
 
@@ -25,6 +25,7 @@ class ScriptedEngine:
     def __init__(self) -> None:
         self.batches: list[int] = []
         self.fail_with: Exception | None = None
+        self.refuse_content: str | None = None  # a request with this last message is refused
 
     def reply_words(self, request: GenerationRequest) -> list[str]:
         text = f"echo {request.messages[-1]['content']} ({len(request.principles)} principles, " \
@@ -35,6 +36,8 @@ class ScriptedEngine:
         self.batches.append(len(requests))
         if self.fail_with is not None:
             raise self.fail_with
+        if any(request.messages[-1]["content"] == self.refuse_content for request in requests):
+            raise InvalidParameterError("messages", "the prompt does not fit the context window")
         started = time.monotonic()
         words = [self.reply_words(request) for request in requests]
         produced: list[list[str]] = [[] for _ in requests]

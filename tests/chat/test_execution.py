@@ -152,3 +152,30 @@ def test_a_redelivered_message_takes_over_a_dead_workers_job(alice, queue):
     GenerationJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
     taken = job_claim(job_id=job.pk, worker_id="w2")
     assert taken is not None and taken.worker_id == "w2" and taken.attempts == 2
+
+
+def test_a_refused_request_fails_alone_and_its_batch_mates_succeed(alice, bob, queue, scripted_engine):
+    scripted_engine.refuse_content = "poison"
+    good, poison, other = new_job(alice, "a"), new_job(bob, "poison"), new_job(alice, "c")
+    job_run(job_id=good.pk, worker_id="w1")
+    assert scripted_engine.batches == [3, 1, 1, 1]  # the batch, then each job alone
+    for job in (good, poison, other):
+        job.refresh_from_db()
+    assert good.status == other.status == "succeeded"
+    assert poison.status == "failed" and poison.error_code == "invalid_request" and poison.attempts == 1
+    assert queue == []  # not retried: the engine refuses it for good
+
+
+def test_a_retry_starts_the_stream_over(alice, queue, scripted_engine):
+    from assistant.chat import events
+
+    scripted_engine.fail_with = RuntimeError("device lost")
+    job = new_job(alice, "again")
+    job_run(job_id=job.pk, worker_id="w1")
+    scripted_engine.fail_with = None
+    job_run(job_id=job.pk, worker_id="w2")
+    log = events.job_events().read(job.pk, events.START_ID, block_ms=1)
+    assert [event.kind for event in log][:2] == [events.RESTART, events.DELTA]
+    assert log[0].data == {"attempt": 2}
+    job.refresh_from_db()
+    assert job.status == "succeeded" and job.attempts == 2

@@ -86,3 +86,19 @@ def parse_sse(text: str) -> list[dict]:
         if "data" in event:
             events.append(event)
     return events
+
+
+def test_stream_of_a_retried_job_says_restart(alice_client, conversation, scripted_engine, monkeypatch,
+                                             django_capture_on_commit_callbacks):
+    from assistant.chat.execution import job_run
+
+    monkeypatch.setattr("assistant.chat.dispatch.job_enqueue", lambda **kwargs: None)
+    job_id = submit(alice_client, conversation, django_capture_on_commit_callbacks, execute=False)
+    scripted_engine.fail_with = RuntimeError("device lost")
+    job_run(job_id=job_id, worker_id="w1")
+    scripted_engine.fail_with = None
+    with django_capture_on_commit_callbacks(execute=True):
+        job_run(job_id=job_id, worker_id="w2")
+    events = parse_sse(b"".join(alice_client.get(f"/api/v1/jobs/{job_id}/stream/")).decode())
+    assert [event["event"] for event in events][:2] == ["restart", "delta"]
+    assert events[-1]["event"] == "done" and json.loads(events[-1]["data"])["job"]["attempts"] == 2
