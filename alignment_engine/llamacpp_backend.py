@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -204,7 +205,8 @@ class LlamaCppEngine:
         prefill_seconds = time.perf_counter() - prefill_started
         layout = self._layout(active)
         while True:
-            tokens = self._choose(logits, active, layout).tolist()
+            with _single_threaded_torch():
+                tokens = self._choose(logits, active, layout).tolist()
             now = time.perf_counter()
             finished = []
             for state, token in zip(active, tokens):
@@ -343,6 +345,18 @@ class LlamaCppEngine:
             backend=self.backend,
             config=state.request.config,
         )
+
+
+@contextmanager
+def _single_threaded_torch() -> Iterator[None]:
+    """The step works on a few vocabulary-sized rows: torch's thread pool costs far more than it saves
+    there (10x on 2 cores) and its spinning workers would compete with llama.cpp's own threads."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _shared_prefix(streams: list[list[int]]) -> int:
