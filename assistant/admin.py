@@ -1,7 +1,9 @@
-"""Admin for support staff: users with their principles inline, principles with read-only version history.
+"""Admin for support staff: users with their principles inline, principles with read-only version history,
+and a read-only view of the chat domain (conversations with their messages, generation jobs).
 
-Every write goes through preferences.services so the version history stays complete; nothing is deleted
-(deleting a principle means deactivating it). Only staff can log in (Django admin's own rule).
+Every write goes through the services (preferences.services, assistant.chat.services) so the version history
+stays complete and a job is cancelled the way the API cancels it; nothing is deleted (deleting a principle
+means deactivating it). Only staff can log in (Django admin's own rule).
 """
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from assistant.chat.services import job_cancel
 from assistant.errors import ApplicationError
+from assistant.models import Conversation, GenerationJob, Message
 from preferences.models import Principle, PrincipleVersion
 from preferences.selectors import principle_active_count
 from preferences.services import principle_activate, principle_create, principle_deactivate, principle_update
@@ -151,3 +155,124 @@ admin.site.unregister(User)
 class PrincipledUserAdmin(UserAdmin):
     inlines = [PrincipleInline]
     list_filter = UserAdmin.list_filter + ("principles__active",)
+
+
+# --- Chat: read-only for support, cancelling jobs through the service --------------------------------------
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class MessageInline(ReadOnlyInline):
+    model = Message
+    fields = ("position", "role", "content", "created_at")
+    readonly_fields = fields
+    ordering = ("position",)
+
+
+class ConversationJobInline(ReadOnlyInline):
+    """The conversation's jobs, each linked to its page (settings, principles, timings, cancel)."""
+
+    model = GenerationJob
+    fk_name = "conversation"
+    fields = ("status", "alpha", "backend", "completion_tokens", "latency_ms", "error_code", "created_at")
+    readonly_fields = fields
+    ordering = ("created_at",)
+    show_change_link = True
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = ("id", "title", "owner", "created_at", "updated_at")
+    list_filter = ("created_at", "updated_at")
+    date_hierarchy = "updated_at"
+    search_fields = ("title", "owner__username")
+    list_select_related = ("owner",)
+    fields = ("id", "owner", "title", "created_at", "updated_at")
+    readonly_fields = fields
+    inlines = [MessageInline, ConversationJobInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Conversation | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Conversation | None = None) -> bool:
+        return False
+
+
+@admin.action(description="Cancel selected jobs (queued: at once; running: at the next token)", permissions=["cancel"])
+def cancel_jobs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    cancelled, stopping, refused = 0, 0, []
+    for job in queryset:
+        try:
+            job = job_cancel(job=job)
+        except ApplicationError as error:
+            refused.append(f"{job.pk}: {error.message}")
+            continue
+        if job.status == GenerationJob.Status.CANCELLED:
+            cancelled += 1
+        else:
+            stopping += 1
+    modeladmin.message_user(
+        request, f"Cancelled {cancelled} queued job(s); asked the worker to stop {stopping} running job(s).",
+        messages.SUCCESS,
+    )
+    if refused:
+        modeladmin.message_user(request, "Refused: " + " ".join(refused), messages.ERROR)
+
+
+@admin.register(GenerationJob)
+class GenerationJobAdmin(admin.ModelAdmin):
+    """Jobs are the record of what was generated and how: read-only; the one write is the cancel action."""
+
+    list_display = (
+        "id", "status", "owner", "backend", "model_id", "alpha", "completion_tokens", "latency_ms", "attempts",
+        "created_at",
+    )
+    list_filter = ("status", "backend", "created_at")
+    search_fields = ("=id", "owner__username")
+    list_select_related = ("owner",)
+    date_hierarchy = "created_at"
+    actions = [cancel_jobs]
+    fieldsets = (
+        (None, {"fields": ("id", "owner", "conversation", "status", "cancel_requested", "reply_content")}),
+        ("Generation", {"fields": (
+            "model_id", "backend", "alpha", "settings", "principle_versions", "input_messages",
+            "prompt_tokens", "completion_tokens", "finish_reason",
+        )}),
+        ("Run", {"fields": (
+            "worker_id", "attempts", "error_code", "error_message", "latency_ms", "generation_seconds", "timings",
+            "created_at", "enqueued_at", "started_at", "heartbeat_at", "finished_at",
+        )}),
+        ("Callback", {"fields": ("callback_url", "callback_status", "callback_attempts")}),
+    )
+    readonly_fields = tuple(name for _, options in fieldsets for name in options["fields"])
+
+    @admin.display(description="reply")
+    def reply_content(self, job: GenerationJob) -> str:
+        reply = getattr(job, "reply", None)
+        return reply.content if reply is not None else "–"
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        """Cancelling is a change to the job: staff need the change permission, though the form stays read-only."""
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: GenerationJob | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: GenerationJob | None = None) -> bool:
+        return False

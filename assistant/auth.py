@@ -1,4 +1,7 @@
-"""Token login for API clients (knox: hashed, revocable, one token per login/device) and logout."""
+"""Token login for API clients (knox: hashed, revocable, one token per login/device) and logout.
+
+Login attempts are throttled per client address (scope "login") so passwords cannot be guessed at speed.
+"""
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
@@ -11,6 +14,7 @@ from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from assistant.errors import InvalidCredentials
@@ -26,10 +30,21 @@ def token_issue(*, user: AbstractBaseUser) -> str:
     return token
 
 
+class LoginThrottle(ScopedRateThrottle):
+    """Counts login attempts per REMOTE_ADDR, the address the server saw (uvicorn's --proxy-headers puts the
+    real client there behind a trusted proxy). DRF's default would trust a client-sent X-Forwarded-For, and a
+    guesser could then get a fresh allowance with every made-up address."""
+
+    def get_ident(self, request: Request) -> str:
+        return request.META.get("REMOTE_ADDR", "")
+
+
 class LoginApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
     parser_classes = [JSONParser]
+    throttle_classes = [LoginThrottle]
+    throttle_scope = "login"
 
     class InputSerializer(StrictInputSerializer):
         username = StrictCharField(max_length=150)
@@ -44,7 +59,7 @@ class LoginApi(APIView):
         tags=TAGS,
         summary="Exchange username and password for a new API token",
         request=InputSerializer,
-        responses={200: OutputSerializer, **error_responses(400, 401, 413, 415)},
+        responses={200: OutputSerializer, **error_responses(400, 401, 413, 415, 429)},
         auth=[],
     )
     def post(self, request: Request) -> Response:

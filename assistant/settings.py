@@ -143,6 +143,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {
         "generation": env("THROTTLE_GENERATION_RATE", default="60/min"),
+        "login": env("THROTTLE_LOGIN_RATE", default="10/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "EXCEPTION_HANDLER": "assistant.errors.api_exception_handler",

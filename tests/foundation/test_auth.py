@@ -1,12 +1,29 @@
-"""Token login/logout (knox) and the createuser / issue_token commands."""
+"""Token login/logout (knox), the login throttle, and the createuser / issue_token commands."""
 import pytest
+from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
+from assistant.auth import LoginThrottle
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
 LOGIN = "/api/v1/auth/login/"
+
+
+def _clear_login_throttle() -> None:
+    if hasattr(cache, "delete_pattern"):  # django-redis
+        cache.delete_pattern("throttle_login_*")
+    else:
+        cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def fresh_login_throttle():
+    """Every test client is 127.0.0.1: start and leave each test with no login attempts counted."""
+    _clear_login_throttle()
+    yield
+    _clear_login_throttle()
 
 
 def _client_with(token: str) -> APIClient:
@@ -112,3 +129,33 @@ def test_issue_token(alice, capsys):
     assert _client_with(capsys.readouterr().out.strip()).get("/api/v1/principles/").status_code == 200
     with pytest.raises(CommandError):
         call_command("issue_token", "nobody")
+
+
+def test_login_rate_comes_from_settings(settings):
+    assert LoginThrottle.THROTTLE_RATES["login"] == settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["login"]
+
+
+@pytest.fixture
+def login_rate_3_per_minute(monkeypatch):
+    monkeypatch.setattr(LoginThrottle, "THROTTLE_RATES", {"login": "3/min"})
+
+
+def test_login_attempts_are_throttled(alice, api_client, login_rate_3_per_minute):
+    wrong = {"username": "alice", "password": "guess"}
+    assert [api_client.post(LOGIN, wrong, format="json").status_code for _ in range(3)] == [401, 401, 401]
+    response = api_client.post(LOGIN, {"username": "alice", "password": DEFAULT_PASSWORD}, format="json")
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "throttled"
+    assert set(response.json()["error"]) == {"code", "message", "fields"}
+    assert 0 < int(response["Retry-After"]) <= 60
+    assert not AuthToken.objects.exists()  # the right password did not get through either
+
+
+def test_login_throttle_is_per_client_address_and_ignores_forwarded_for(alice, api_client, login_rate_3_per_minute):
+    wrong = {"username": "alice", "password": "guess"}
+    for number in range(3):
+        api_client.post(LOGIN, wrong, format="json", HTTP_X_FORWARDED_FOR=f"203.0.113.{number}")
+    spoofed = api_client.post(LOGIN, wrong, format="json", HTTP_X_FORWARDED_FOR="203.0.113.99")
+    assert spoofed.status_code == 429
+    other_address = api_client.post(LOGIN, wrong, format="json", REMOTE_ADDR="198.51.100.7")
+    assert other_address.status_code == 401
