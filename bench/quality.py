@@ -43,6 +43,17 @@ def is_french(result: GenerationResult) -> bool:
     return sum(w in FRENCH for w in tokens) > sum(w in ENGLISH for w in tokens)
 
 
+PIRATE = {"arr", "arrr", "ahoy", "matey", "mateys", "ye", "aye", "avast", "landlubber", "landlubbers", "yo", "ho", "booty", "hearty", "hearties", "sail", "ship", "captain", "treasure", "sea", "seas", "pirate", "pirates"}
+
+
+def is_pirate(result: GenerationResult) -> bool:
+    return sum(w in PIRATE for w in words(result.text)) >= 2
+
+
+def is_enthusiastic(result: GenerationResult) -> bool:
+    return "!" in result.text
+
+
 def is_uppercase(result: GenerationResult) -> bool:
     letters = [c for c in result.text if c.isalpha()]
     return bool(letters) and sum(c.isupper() for c in letters) >= 0.9 * len(letters)
@@ -63,6 +74,11 @@ CHECKS = [
     Check("concise (<=25 words)", "Your answer should be concise as much as possible.", is_concise),
     Check("verbose (hits the limit)", "Your answer should be verbose as much as possible.", is_verbose),
     Check("French", "Always reply in French.", is_french),
+    Check("pirate (>=2 pirate words)", "Talk like a pirate.", is_pirate),
+    Check("enthusiastic (uses !)", "Be very enthusiastic and use exclamation marks.", is_enthusiastic),
+]
+# Checked too, but SmolLM2-135M follows neither in any mode (0 % everywhere), so they are off by default.
+EXTRA_CHECKS = [
     Check("UPPERCASE", "Write your whole answer in uppercase letters.", is_uppercase),
     Check("bullets (- or *)", "Format your answer as a bulleted list using dashes.", is_bulleted),
 ]
@@ -74,7 +90,7 @@ def repeated_trigram_rate(text: str) -> float:
     return 1 - len(set(trigrams)) / len(trigrams) if trigrams else 0.0
 
 
-def run(engine, questions: list[str], alphas: list[float], config: dict, batch_size: int) -> dict:
+def run(engine, questions: list[str], alphas: list[float], config: dict, batch_size: int, checks: list[Check]) -> dict:
     """Generates every (mode, principle, question) reply with generate_batch; returns results by key."""
     from tqdm import tqdm
 
@@ -82,7 +98,7 @@ def run(engine, questions: list[str], alphas: list[float], config: dict, batch_s
     for index, question in enumerate(questions):
         messages = [{"role": "user", "content": question}]
         jobs.append((("none", None, index), GenerationRequest(messages=messages, config=GenerationConfig(**config))))
-        for check in CHECKS:
+        for check in checks:
             for alpha in [0.0, *alphas]:
                 request = GenerationRequest(
                     messages=messages, principles=[Principle(check.principle)],
@@ -99,13 +115,13 @@ def run(engine, questions: list[str], alphas: list[float], config: dict, batch_s
     return results
 
 
-def table(results: dict, questions: list[str], alphas: list[float]) -> str:
+def table(results: dict, questions: list[str], alphas: list[float], checks: list[Check]) -> str:
     modes = [("no principle", "none"), ("prompt only (alpha=0)", 0.0), *((f"LA alpha={a:g}", a) for a in alphas)]
-    header = ["mode", *(c.name for c in CHECKS), "mean adherence", "repeated 3-grams", "mean tokens"]
+    header = ["mode", *(c.name for c in checks), "mean adherence", "repeated 3-grams", "mean tokens"]
     rows = []
     for label, mode in modes:
         rates, replies = [], []
-        for check in CHECKS:
+        for check in checks:
             picked = [results[(mode, None if mode == "none" else check.name, i)] for i in range(len(questions))]
             rates.append(sum(check.passes(r) for r in picked) / len(picked))
             replies.extend(picked)
@@ -128,13 +144,15 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--device", default=None)
     parser.add_argument("--save", help="write every reply as JSONL here")
+    parser.add_argument("--extra-checks", action="store_true", help="also score UPPERCASE and bullet lists")
     args = parser.parse_args()
     from alignment_engine import load_engine
 
     engine = load_engine(model=args.model, backend="torch", device=args.device)
     questions = load_questions(args.data, args.questions)
     config = {"max_new_tokens": args.max_new_tokens, "repetition_penalty": args.repetition_penalty}
-    results = run(engine, questions, args.alphas, config, args.batch_size)
+    checks = CHECKS + (EXTRA_CHECKS if args.extra_checks else [])
+    results = run(engine, questions, args.alphas, config, args.batch_size, checks)
     if args.save:
         with open(args.save, "w", encoding="utf-8") as handle:
             for (mode, check, index), result in results.items():
@@ -142,7 +160,7 @@ def main() -> None:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     print(f"model={engine.model_id} questions={len(questions)} max_new_tokens={args.max_new_tokens} "
           f"repetition_penalty={args.repetition_penalty} (greedy, T=0.5, top_p=0.8)")
-    print(table(results, questions, args.alphas))
+    print(table(results, questions, args.alphas, checks))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 
 Every method decodes the same questions with the same principle, greedily, in one run; tokens/s is new
 tokens over wall time (prefill included). Methods run in interleaved rounds and the best round counts, which
-keeps a noisy shared machine from favouring whichever ran first. Add a row by registering a function in
+keeps a noisy shared machine from favouring whichever ran first. Process CPU time is reported too: with
+--threads 1 it barely depends on what else the machine runs, so its ratios are the robust ones there. Add a row by registering a function in
 METHODS (a Context in, a Measurement out).
 """
 from __future__ import annotations
@@ -31,10 +32,15 @@ PRINCIPLE = "Your answer should be concise as much as possible."
 class Measurement:
     tokens: int
     seconds: float
+    cpu_seconds: float = 0.0
 
     @property
     def tokens_per_second(self) -> float:
         return self.tokens / self.seconds
+
+    @property
+    def tokens_per_cpu_second(self) -> float:
+        return self.tokens / self.cpu_seconds
 
 
 @dataclass
@@ -146,7 +152,9 @@ def main() -> None:
         for name, method in METHODS.items():
             if args.only and name not in args.only:
                 continue
+            cpu_started = time.process_time()
             measured = method(context)
+            measured.cpu_seconds = time.process_time() - cpu_started
             print(f"round {round_number + 1} {name}: {measured.tokens} tokens in {measured.seconds:.1f}s", flush=True)
             if name not in results or measured.tokens_per_second > results[name].tokens_per_second:
                 results[name] = measured
@@ -156,13 +164,18 @@ def main() -> None:
     for name, measured in results.items():
         rows.append([
             name, measured.tokens, f"{measured.seconds:.1f}", f"{measured.tokens_per_second:.1f}",
+            f"{measured.cpu_seconds:.1f}", f"{measured.tokens_per_cpu_second:.1f}",
             f"{measured.tokens_per_second / baseline.tokens_per_second:.2f}x" if baseline else "-",
+            f"{measured.tokens_per_cpu_second / baseline.tokens_per_cpu_second:.2f}x" if baseline else "-",
             f"{measured.tokens_per_second / single.tokens_per_second:.2f}x" if single else "-",
+            f"{measured.tokens_per_cpu_second / single.tokens_per_cpu_second:.2f}x" if single else "-",
         ])
     print()
     print(f"device={engine.device} threads={torch.get_num_threads()} dtype={next(engine.model.parameters()).dtype} "
           f"model={engine.model_id} max_new_tokens={args.max_new_tokens}")
-    print(markdown_table(["method", "new tokens", "seconds", "tokens/s", "vs plain generate", "vs LA single"], rows))
+    header = ["method", "new tokens", "wall s", "tokens/s", "CPU s", "tokens/CPU s", "vs plain (wall)",
+              "vs plain (CPU)", "vs LA single (wall)", "vs LA single (CPU)"]
+    print(markdown_table(header, rows))
 
 
 if __name__ == "__main__":
