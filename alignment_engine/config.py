@@ -17,7 +17,7 @@ class InvalidParameterError(ValueError):
 
 # Official Linear Alignment settings (Wizardcoast/Linear_Alignment, HH-RLHF generation): alpha ("ratio") 3.0,
 # temperature 0.5, top_p 0.8, greedy, 512 new tokens. DEFAULT_ALPHA is chosen from bench/quality.py.
-DEFAULT_ALPHA = 2.0
+DEFAULT_ALPHA = 3.0
 
 
 @dataclass(frozen=True)
