@@ -27,6 +27,8 @@ from alignment_engine.types import GenerationRequest, GenerationResult, StreamEv
 
 # Sequences (streams) decoded together; more requests wait for a next round (llama.cpp allows 256).
 MAX_SEQUENCES = 64
+# KV cache allocated for one round (every sequence gets room for its longest prompt + max_new_tokens).
+MAX_KV_BYTES = 2 << 30
 # A prompt prefix shared by a request's streams is evaluated once and copied to the other sequences when it
 # is at least this long; copying a whole KV stream costs more than evaluating a handful of tokens.
 MIN_SHARED_PREFIX = 16
@@ -146,11 +148,22 @@ class LlamaCppEngine:
         pending = [self._new_state(index, request) for index, request in enumerate(requests)]
         with self._lock:
             while pending:
-                group, rows = [], 0
-                while pending and (not group or rows + pending[0].rows <= MAX_SEQUENCES):
-                    rows += pending[0].rows
+                group, rows, capacity = [], 0, 0
+                while pending:
+                    rows_after = rows + pending[0].rows
+                    capacity_after = max(capacity, self._capacity(pending[0]))
+                    kv_bytes = rows_after * capacity_after * self.model.kv_bytes_per_token
+                    fits = rows_after <= MAX_SEQUENCES and kv_bytes <= MAX_KV_BYTES
+                    if group and not fits:
+                        break
+                    rows, capacity = rows_after, capacity_after
                     group.append(pending.pop(0))
                 yield from self._decode_group(group, should_cancel)
+
+    def _capacity(self, state: _RequestState) -> int:
+        """KV cells one sequence of the request may need."""
+        longest = max(len(stream) for stream in state.streams)
+        return min(self.model.context_length, longest + state.request.config.max_new_tokens)
 
     def _new_state(self, index: int, request: GenerationRequest) -> _RequestState:
         config = request.config
@@ -174,15 +187,11 @@ class LlamaCppEngine:
         )
 
     def _context_for(self, sequences: int, tokens_per_sequence: int) -> DecodingContext:
-        """The current context when it is big enough, else a new one (never smaller than the last)."""
-        if self._context is not None and self._context.fits(sequences, tokens_per_sequence):
-            return self._context
-        if self._context is not None:
-            sequences = max(sequences, self._context.sequences)
-            tokens_per_sequence = max(tokens_per_sequence, self._context.tokens_per_sequence)
-        tokens_per_sequence = -(-tokens_per_sequence // CONTEXT_STEP) * CONTEXT_STEP
-        self._context = None  # free the old KV cache before allocating the new one
-        self._context = DecodingContext(self.model, sequences, tokens_per_sequence, self.threads)
+        """The current context when it is big enough, else one sized for this round."""
+        if self._context is None or not self._context.fits(sequences, tokens_per_sequence):
+            tokens_per_sequence = -(-tokens_per_sequence // CONTEXT_STEP) * CONTEXT_STEP
+            self._context = None  # free the old KV cache before allocating the new one
+            self._context = DecodingContext(self.model, sequences, tokens_per_sequence, self.threads)
         return self._context
 
     def _decode_group(
@@ -194,11 +203,7 @@ class LlamaCppEngine:
             state.started = prefill_started
             state.first_sequence = sequence
             sequence += state.rows
-        capacity = min(
-            self.model.context_length,
-            max(len(stream) + state.request.config.max_new_tokens for state in active for stream in state.streams),
-        )
-        context = self._context_for(sequence, capacity)
+        context = self._context_for(sequence, max(self._capacity(state) for state in active))
         context.clear()
         window = min(context.tokens_per_sequence, self.model.context_length)
         logits = self._prefill(context, active)

@@ -43,6 +43,11 @@ class LlamaModel:
         if not self.pointer:
             raise ValueError(f"llama.cpp could not load {path}")
         self.context_length = llama_cpp.llama_model_n_ctx_train(self.pointer)
+        head_size = llama_cpp.llama_model_n_embd(self.pointer) // llama_cpp.llama_model_n_head(self.pointer)
+        # f16 keys and values of every layer for one token of one sequence
+        self.kv_bytes_per_token = (
+            2 * 2 * llama_cpp.llama_model_n_layer(self.pointer) * llama_cpp.llama_model_n_head_kv(self.pointer) * head_size
+        )
 
     def __del__(self) -> None:
         if getattr(self, "pointer", None):

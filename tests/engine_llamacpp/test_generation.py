@@ -72,7 +72,7 @@ def test_same_seed_same_text(llama_engine):
 
 
 def test_stream_deltas_concatenate_to_final_text(llama_engine):
-    events = list(llama_engine.stream(request("Write a greeting with emoji and accents like café.", ["Use emoji"], max_new_tokens=40)))
+    events = list(llama_engine.stream(request("Repeat after me: 🌞🌈🍞 日本語 ελληνικά", ["Use emoji"], max_new_tokens=30)))
     assert events[-1].result is not None and all(event.result is None for event in events[:-1])
     deltas = [event.delta for event in events]
     text = events[-1].result.text
@@ -130,6 +130,16 @@ def test_shared_prompt_prefix_is_evaluated_once_with_the_same_result(llama_engin
     assert llamacpp_backend._shared_prefix(streams) == 0
     without_copy = llama_engine.generate(shared)
     assert outcome(with_copy) == outcome(without_copy)
+
+
+def test_requests_beyond_the_kv_budget_wait_for_a_later_round(llama_engine, monkeypatch):
+    requests = [request("Name a colour.", ["Be brief"], max_new_tokens=8), request("Name an animal.", max_new_tokens=8)]
+    together = llama_engine.generate_batch(requests)
+    monkeypatch.setattr(llamacpp_backend, "MAX_KV_BYTES", 1)
+    order: list[int] = []
+    apart = llama_engine.generate_batch(requests, on_delta=lambda index, delta: order.append(index))
+    assert order == sorted(order) and set(order) == {0, 1}  # the second request starts after the first ends
+    assert [outcome(r) for r in apart] == [outcome(r) for r in together]
 
 
 @pytest.mark.parametrize(
