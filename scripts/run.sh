@@ -79,4 +79,32 @@ cat <<BANNER
   Press Ctrl-C to stop.
 BANNER
 
+# The main job: give the demo user a principle (once) and show one aligned reply straight away.
+"$PY" - "$URL" "$TOKEN" <<'PYTHON' || echo "  (the demo reply did not come back; see the logs above)"
+import json
+import sys
+import urllib.request
+
+url, token = sys.argv[1], sys.argv[2]
+
+
+def call(method, path, body=None, timeout=30):
+    request = urllib.request.Request(
+        url + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.load(response)
+
+
+principle = "Answer in one short sentence, like a pirate."
+if not call("GET", "/api/v1/principles/?active=true")["results"]:
+    call("POST", "/api/v1/principles/", {"text": principle})
+question = "What is the capital of France?"
+print(f"  Demo: the demo user's principle is {principle!r}; asking {question!r} ...", flush=True)
+reply = call("POST", "/api/v1/chat/completions",
+             {"messages": [{"role": "user", "content": question}], "max_tokens": 48}, timeout=300)
+print("  Aligned reply:", reply["choices"][0]["message"]["content"].strip(), "\n", flush=True)
+PYTHON
+
 wait -n "${pids[@]}"
