@@ -165,30 +165,34 @@ def _failed(job: GenerationJob, exc: Exception) -> None:
     job_release_or_fail(job=job, code="generation_error", message=f"{type(exc).__name__}: {exc}")
 
 
-def _finish_fields(job: GenerationJob, **fields: Any) -> dict[str, Any]:
+def _job_finish_if_owned(*, job: GenerationJob, **fields: Any) -> GenerationJob | None:
+    """Lock the job and write its final fields, only while this claim still owns the running job."""
+    owned = GenerationJob.objects.select_for_update().filter(
+        pk=job.pk, status=Status.RUNNING, claim_token=job.claim_token,
+    ).first()
+    if owned is None:
+        return None
     now = timezone.now()
-    return {"finished_at": now, "latency_ms": int((now - job.created_at).total_seconds() * 1000), **fields}
+    fields = {"finished_at": now, "latency_ms": int((now - owned.created_at).total_seconds() * 1000), **fields}
+    for name, value in fields.items():
+        setattr(owned, name, value)
+    owned.save(update_fields=list(fields))
+    return owned
 
 
 @transaction.atomic
 def job_complete(*, job: GenerationJob, result: GenerationResult, worker_id: str) -> bool:
     """Record a finished generation (reply message included); False when this claim no longer owns the job."""
-    owned = GenerationJob.objects.select_for_update().filter(
-        pk=job.pk, status=Status.RUNNING, claim_token=job.claim_token,
-    ).first()
-    if owned is None:
-        return False
     cancelled = result.finish_reason == "cancelled"
-    fields = _finish_fields(
-        owned,
+    owned = _job_finish_if_owned(
+        job=job,
         status=Status.CANCELLED if cancelled else Status.SUCCEEDED,
         model_id=result.model_id, backend=result.backend, worker_id=worker_id,
         prompt_tokens=result.prompt_tokens, completion_tokens=result.tokens,
         finish_reason=result.finish_reason, generation_seconds=result.seconds, timings=result.timings,
     )
-    for name, value in fields.items():
-        setattr(owned, name, value)
-    owned.save(update_fields=list(fields))
+    if owned is None:
+        return False
     if not cancelled:
         message = None
         if owned.conversation_id is not None:
@@ -206,15 +210,9 @@ def job_complete(*, job: GenerationJob, result: GenerationResult, worker_id: str
 
 @transaction.atomic
 def job_fail(*, job: GenerationJob, code: str, message: str) -> bool:
-    owned = GenerationJob.objects.select_for_update().filter(
-        pk=job.pk, status=Status.RUNNING, claim_token=job.claim_token,
-    ).first()
+    owned = _job_finish_if_owned(job=job, status=Status.FAILED, error_code=code, error_message=message[:2000])
     if owned is None:
         return False
-    fields = _finish_fields(owned, status=Status.FAILED, error_code=code, error_message=message[:2000])
-    for name, value in fields.items():
-        setattr(owned, name, value)
-    owned.save(update_fields=list(fields))
     job_finished_notify(job=owned)
     return True
 
