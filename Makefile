@@ -42,13 +42,13 @@ run: install
 	bash scripts/run.sh
 
 bench-quality: install
-	$(PY) bench/quality.py
+	$(PY) -m bench.quality
 
 bench-speed: install
-	$(PY) bench/speed.py
+	$(PY) -m bench.speed
 
 bench-service: install services
-	$(PY) bench/service.py
+	$(PY) -m bench.service
 
 clean:
 	rm -rf $(VENV)
