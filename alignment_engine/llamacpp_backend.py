@@ -3,27 +3,27 @@
 Per step, one `llama_decode` call appends the last decided token to every active sequence and returns the
 last-position logits of all of them; the shared pure step (`linear_alignment`) turns them into the next
 tokens. Prompts are built by `prompts.py` through the GGUF's own chat template, text is detokenised by
-`text.IncrementalText`: the same code, settings and rules as the torch backend.
+`text.IncrementalText`, and the per-step token choice and request state are `decoding`'s: the same code,
+settings and rules as the torch backend.
 """
 from __future__ import annotations
 
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
-from alignment_engine import linear_alignment as la
 from alignment_engine.config import InvalidParameterError
-from alignment_engine.engine import CancelCheck, DeltaCallback
+from alignment_engine.decoding import BatchedEngine, Event, Layout, RequestState, choose_tokens, record_tokens
+from alignment_engine.engine import CancelCheck
 from alignment_engine.llamacpp_model import DecodingContext, LlamaModel, default_threads
 from alignment_engine.llamacpp_tokenizer import LlamaTokenizer
 from alignment_engine.prompts import stream_token_ids
-from alignment_engine.text import IncrementalText
-from alignment_engine.types import GenerationRequest, GenerationResult, StreamEvent
+from alignment_engine.types import GenerationRequest
 
 # Sequences (streams) decoded together; more requests wait for a next round (llama.cpp allows 256).
 MAX_SEQUENCES = 64
@@ -37,24 +37,10 @@ CONTEXT_STEP = 256
 
 
 @dataclass
-class _RequestState:
-    """Decoding state of one request inside a group; its streams are sequences first_sequence, ..."""
+class _SequenceState(RequestState):
+    """A request's decoding state; its streams are the llama.cpp sequences first_sequence, ..."""
 
-    index: int
-    request: GenerationRequest
-    streams: list[list[int]]
-    coefficients: list[float]
-    text: IncrementalText
-    generator: torch.Generator | None
     first_sequence: int = 0
-    started: float = 0.0
-    generated: list[int] = field(default_factory=list)
-    finish_reason: str | None = None
-    first_token_at: float | None = None
-
-    @property
-    def rows(self) -> int:
-        return len(self.streams)
 
     @property
     def sequences(self) -> range:
@@ -65,21 +51,7 @@ class _RequestState:
         return len(self.streams[row]) + len(self.generated) - 1
 
 
-@dataclass
-class _Layout:
-    """Per-step tensors that only change when a request leaves the group."""
-
-    mixing: torch.Tensor
-    principle_rows: torch.Tensor
-    row_request: torch.Tensor
-    temperature: torch.Tensor
-    top_p: torch.Tensor
-    penalty: torch.Tensor | None
-    do_sample: list[bool]
-    generators: list[torch.Generator | None]
-
-
-class LlamaCppEngine:
+class LlamaCppEngine(BatchedEngine):
     """Linear Alignment decoding of a GGUF model with llama.cpp on the CPU."""
 
     backend = "llamacpp"
@@ -99,31 +71,7 @@ class LlamaCppEngine:
         self._lock = threading.Lock()
         self.load_timings = {"load_seconds": time.perf_counter() - started}
 
-    # Public API -------------------------------------------------------------------------------------
-
-    def generate(self, request: GenerationRequest) -> GenerationResult:
-        return self.generate_batch([request])[0]
-
-    def generate_batch(
-        self,
-        requests: Sequence[GenerationRequest],
-        on_delta: DeltaCallback | None = None,
-        should_cancel: CancelCheck | None = None,
-    ) -> list[GenerationResult]:
-        results: list[GenerationResult | None] = [None] * len(requests)
-        for index, delta, result in self._decode(list(requests), should_cancel):
-            if delta and on_delta is not None:
-                on_delta(index, delta)
-            if result is not None:
-                results[index] = result
-        return [r for r in results if r is not None]
-
-    def stream(self, request: GenerationRequest) -> Iterator[StreamEvent]:
-        for _, delta, result in self._decode([request], None):
-            if delta:
-                yield StreamEvent(delta=delta)
-            if result is not None:
-                yield StreamEvent(delta="", result=result)
+    # Public API beyond Engine's ---------------------------------------------------------------------
 
     def prompt_token_ids(self, request: GenerationRequest) -> list[list[int]]:
         """The token ids of every stream of the request, as they are fed to llama.cpp."""
@@ -141,9 +89,7 @@ class LlamaCppEngine:
 
     # Decoding loop ----------------------------------------------------------------------------------
 
-    def _decode(
-        self, requests: list[GenerationRequest], should_cancel: Callable[[int], bool] | None
-    ) -> Iterator[tuple[int, str, GenerationResult | None]]:
+    def _decode(self, requests: list[GenerationRequest], should_cancel: CancelCheck | None) -> Iterator[Event]:
         """Yields (request index, text delta, result or None) as tokens are decided."""
         pending = [self._new_state(index, request) for index, request in enumerate(requests)]
         with self._lock:
@@ -160,31 +106,19 @@ class LlamaCppEngine:
                     group.append(pending.pop(0))
                 yield from self._decode_group(group, should_cancel)
 
-    def _capacity(self, state: _RequestState) -> int:
+    def _capacity(self, state: _SequenceState) -> int:
         """KV cells one sequence of the request may need."""
         longest = max(len(stream) for stream in state.streams)
         return min(self.model.context_length, longest + state.request.config.max_new_tokens)
 
-    def _new_state(self, index: int, request: GenerationRequest) -> _RequestState:
-        config = request.config
+    def _new_state(self, index: int, request: GenerationRequest) -> _SequenceState:
         streams = stream_token_ids(self.tokenizer, request)
         longest = max(len(stream) for stream in streams)
         if longest >= self.model.context_length:
             raise InvalidParameterError(
                 "messages", f"the prompt has {longest} tokens; the model's context holds {self.model.context_length}"
             )
-        generator = None
-        if config.do_sample:
-            generator = torch.Generator()
-            generator.manual_seed(config.seed if config.seed is not None else torch.seed())
-        return _RequestState(
-            index=index,
-            request=request,
-            streams=streams,
-            coefficients=la.stream_coefficients(config.alpha, [p.weight for p in request.principles]),
-            text=IncrementalText(self.tokenizer, config.stop),
-            generator=generator,
-        )
+        return _SequenceState.create(index, request, streams, self.tokenizer)
 
     def _context_for(self, sequences: int, tokens_per_sequence: int) -> DecodingContext:
         """The current context when it is big enough, else one sized for this round."""
@@ -194,9 +128,7 @@ class LlamaCppEngine:
             self._context = DecodingContext(self.model, sequences, tokens_per_sequence, self.threads)
         return self._context
 
-    def _decode_group(
-        self, active: list[_RequestState], should_cancel: Callable[[int], bool] | None
-    ) -> Iterator[tuple[int, str, GenerationResult | None]]:
+    def _decode_group(self, active: list[_SequenceState], should_cancel: CancelCheck | None) -> Iterator[Event]:
         prefill_started = time.perf_counter()
         sequence = 0
         for state in active:
@@ -208,31 +140,22 @@ class LlamaCppEngine:
         window = min(context.tokens_per_sequence, self.model.context_length)
         logits = self._prefill(context, active)
         prefill_seconds = time.perf_counter() - prefill_started
-        layout = self._layout(active)
+        layout = Layout.of(active)
         while True:
             with _single_threaded_torch():
-                tokens = self._choose(logits, active, layout).tolist()
-            now = time.perf_counter()
-            finished = []
-            for state, token in zip(active, tokens):
-                if should_cancel is not None and should_cancel(state.index):
-                    state.finish_reason = "cancelled"
-                else:
-                    delta = self._advance(state, token, window)
-                    state.first_token_at = state.first_token_at or now
-                    if delta:
-                        yield state.index, delta, None
-                if state.finish_reason is not None:
-                    finished.append(state)
-            for state in finished:
-                for sequence_id in state.sequences:
-                    context.remove_sequence(sequence_id)
-                yield state.index, state.text.flush(), self._result(state, prefill_seconds)
+                tokens = choose_tokens(logits, active, layout, self.vocab_size).tolist()
+            yield from record_tokens(
+                active, tokens, should_cancel, self.eos_token_ids, prefill_seconds, self.model_id, self.backend, window
+            )
+            finished = [state for state in active if state.finish_reason is not None]
             if finished:
+                for state in finished:
+                    for sequence_id in state.sequences:
+                        context.remove_sequence(sequence_id)
                 active = [state for state in active if state.finish_reason is None]
                 if not active:
                     return
-                layout = self._layout(active)
+                layout = Layout.of(active)
             batch_tokens, positions, sequence_ids = [], [], []
             for state in active:
                 for row, sequence_id in enumerate(state.sequences):
@@ -241,7 +164,7 @@ class LlamaCppEngine:
                     sequence_ids.append(sequence_id)
             logits = torch.from_numpy(context.decode(batch_tokens, positions, sequence_ids, [True] * len(batch_tokens)))
 
-    def _prefill(self, context: DecodingContext, active: list[_RequestState]) -> torch.Tensor:
+    def _prefill(self, context: DecodingContext, active: list[_SequenceState]) -> torch.Tensor:
         """Evaluate every prompt; returns the last-position logits of every stream, rows in sequence order.
 
         A prefix common to all streams of a request is evaluated once, in its first sequence, and copied.
@@ -268,88 +191,6 @@ class LlamaCppEngine:
                 sequence_ids.extend([sequence_id] * (len(stream) - start))
                 wanted.extend([False] * (len(stream) - start - 1) + [True])
         return torch.from_numpy(context.decode(tokens, positions, sequence_ids, wanted))
-
-    @staticmethod
-    def _row_spans(active: list[_RequestState]) -> list[tuple[int, int]]:
-        spans, start = [], 0
-        for state in active:
-            spans.append((start, start + state.rows))
-            start += state.rows
-        return spans
-
-    def _layout(self, active: list[_RequestState]) -> _Layout:
-        configs = [state.request.config for state in active]
-        spans = self._row_spans(active)
-        penalties = [c.repetition_penalty for c in configs]
-        return _Layout(
-            mixing=la.mixing_matrix([state.coefficients for state in active]),
-            principle_rows=torch.tensor([start for start, _ in spans]),
-            row_request=torch.tensor([position for position, state in enumerate(active) for _ in range(state.rows)]),
-            temperature=torch.tensor([c.temperature for c in configs], dtype=torch.float32),
-            top_p=torch.tensor([c.top_p for c in configs], dtype=torch.float32),
-            penalty=None if all(p == 1.0 for p in penalties) else torch.tensor(penalties),
-            do_sample=[c.do_sample for c in configs],
-            generators=[state.generator for state in active],
-        )
-
-    def _choose(self, logits: torch.Tensor, active: list[_RequestState], layout: _Layout) -> torch.Tensor:
-        """The shared Linear Alignment step on the stream logits, with the same repetition guards as torch."""
-        logits = logits[:, : self.vocab_size].float()
-        if layout.penalty is not None:
-            seen = torch.zeros((len(active), logits.shape[-1]), dtype=torch.bool)
-            for position, state in enumerate(active):
-                if state.generated:
-                    seen[position, state.generated] = True
-            logits = la.apply_repetition_penalty(logits, seen[layout.row_request], layout.penalty[layout.row_request])
-        banned = None
-        if any(state.request.config.no_repeat_ngram_size for state in active):
-            banned = torch.zeros((len(active), logits.shape[-1]), dtype=torch.bool)
-            for position, state in enumerate(active):
-                blocked = la.banned_ngram_tokens(state.generated, state.request.config.no_repeat_ngram_size)
-                if blocked:
-                    banned[position, blocked] = True
-        combined = la.combine_streams(logits, layout.mixing)
-        probabilities = la.aligned_probabilities(
-            combined, logits[layout.principle_rows], layout.temperature, layout.top_p, banned
-        )
-        return la.choose_tokens(probabilities, layout.do_sample, layout.generators)
-
-    def _advance(self, state: _RequestState, token: int, window: int) -> str:
-        """Record a decided token; sets finish_reason when the request is done."""
-        state.generated.append(token)
-        if token in self.eos_token_ids:
-            state.finish_reason = "eos"
-            return ""
-        delta = state.text.push(token)
-        if state.text.stopped:
-            state.finish_reason = "stop"
-        elif len(state.generated) >= state.request.config.max_new_tokens:
-            state.finish_reason = "length"
-        elif max(len(stream) for stream in state.streams) + len(state.generated) >= window:
-            state.finish_reason = "length"  # the model's context window is full
-        return delta
-
-    def _result(self, state: _RequestState, prefill_seconds: float) -> GenerationResult:
-        finished = time.perf_counter()
-        seconds = finished - state.started
-        decode_seconds = max(seconds - prefill_seconds, 1e-9)
-        timings = {
-            "prefill_seconds": prefill_seconds,
-            "decode_seconds": decode_seconds,
-            "first_token_seconds": (state.first_token_at or finished) - state.started,
-            "tokens_per_second": len(state.generated) / seconds if seconds > 0 else 0.0,
-        }
-        return GenerationResult(
-            text=state.text.text,
-            tokens=len(state.generated),
-            prompt_tokens=len(state.streams[0]),
-            finish_reason=state.finish_reason or "length",
-            seconds=seconds,
-            timings=timings,
-            model_id=self.model_id,
-            backend=self.backend,
-            config=state.request.config,
-        )
 
 
 @contextmanager
