@@ -18,6 +18,11 @@ class InvalidParameterError(ValueError):
 # Official Linear Alignment settings (Wizardcoast/Linear_Alignment, HH-RLHF generation): alpha ("ratio") 3.0,
 # temperature 0.5, top_p 0.8, greedy, 512 new tokens. DEFAULT_ALPHA is chosen from bench/quality.py.
 DEFAULT_ALPHA = 3.0
+# Bounds that keep the float32 arithmetic finite (a huge alpha or a tiny temperature overflow to NaN) and a seed
+# that torch.Generator accepts.
+MAX_ALPHA = 100.0
+MIN_TEMPERATURE = 0.01
+MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -43,11 +48,11 @@ class GenerationConfig:
 
     def _validate(self) -> None:
         _number("alpha", self.alpha)
-        if self.alpha < 0:
-            raise InvalidParameterError("alpha", "must be >= 0 (0 means plain prompting)")
+        if not 0 <= self.alpha <= MAX_ALPHA:
+            raise InvalidParameterError("alpha", f"must be in [0, {MAX_ALPHA:g}] (0 means plain prompting)")
         _number("temperature", self.temperature)
-        if self.temperature <= 0:
-            raise InvalidParameterError("temperature", "must be > 0")
+        if self.temperature < MIN_TEMPERATURE:
+            raise InvalidParameterError("temperature", f"must be >= {MIN_TEMPERATURE:g}")
         _number("top_p", self.top_p)
         if not 0 < self.top_p <= 1:
             raise InvalidParameterError("top_p", "must be in (0, 1]")
@@ -58,8 +63,8 @@ class GenerationConfig:
             raise InvalidParameterError("do_sample", "must be a boolean")
         if self.seed is not None:
             _integer("seed", self.seed)
-            if self.seed < 0:
-                raise InvalidParameterError("seed", "must be >= 0")
+            if not 0 <= self.seed <= MAX_SEED:
+                raise InvalidParameterError("seed", f"must be in [0, {MAX_SEED}]")
         if not isinstance(self.stop, tuple) or not all(isinstance(s, str) and s for s in self.stop):
             raise InvalidParameterError("stop", "must be a list of non-empty strings")
         _number("repetition_penalty", self.repetition_penalty)

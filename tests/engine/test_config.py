@@ -9,6 +9,9 @@ from alignment_engine import GenerationConfig, GenerationRequest, InvalidParamet
     [
         ({"alpha": -0.1}, "alpha"),
         ({"alpha": float("nan")}, "alpha"),
+        ({"alpha": 1e38}, "alpha"),
+        ({"temperature": 1e-37}, "temperature"),
+        ({"seed": 2**64}, "seed"),
         ({"temperature": 0}, "temperature"),
         ({"top_p": 0}, "top_p"),
         ({"top_p": 1.5}, "top_p"),
