@@ -94,12 +94,15 @@ class _BatchMonitor:
         now = time.monotonic()
         if now - self.last_cancel_poll >= self.CANCEL_POLL_SECONDS:
             self.last_cancel_poll = now
-            # Cancelled, or gone (its conversation was deleted): stop decoding it.
+            # Cancelled, gone (its conversation was deleted) or no longer ours (the sweep or another worker took
+            # it over): stop decoding it.
             wanted = set(
-                GenerationJob.objects.filter(pk__in=[job.pk for job in self.jobs], cancel_requested=False)
-                .values_list("pk", flat=True)
+                GenerationJob.objects.filter(
+                    pk__in=[job.pk for job in self.jobs], cancel_requested=False, status=Status.RUNNING,
+                    claim_token__in=[job.claim_token for job in self.jobs],
+                ).values_list("pk", "claim_token")
             )
-            self.cancelled = {i for i, job in enumerate(self.jobs) if job.pk not in wanted}
+            self.cancelled = {i for i, job in enumerate(self.jobs) if (job.pk, job.claim_token) not in wanted}
             self._heartbeat()
         return index in self.cancelled
 

@@ -100,6 +100,31 @@ def test_cancel_requested_mid_generation(alice, queue, scripted_engine, monkeypa
     assert job.completion_tokens == 2 and not Reply.objects.exists()
 
 
+def test_a_job_taken_over_mid_generation_stops_decoding_and_writes_nothing(alice, queue, scripted_engine, monkeypatch):
+    import uuid
+
+    from assistant.chat import execution
+
+    job = new_job(alice, "one two three four five six")
+    monkeypatch.setattr(execution._BatchMonitor, "CANCEL_POLL_SECONDS", 0)
+    original = execution._BatchMonitor.on_delta
+    new_claim = uuid.uuid4()
+    seen = []
+
+    def taken_over_after_two(self, index, text):
+        original(self, index, text)
+        if len(seen) == 1:  # the sweep hands the job to another worker
+            GenerationJob.objects.filter(pk=job.pk).update(claim_token=new_claim, worker_id="w2")
+        seen.append(text)
+
+    monkeypatch.setattr(execution._BatchMonitor, "on_delta", taken_over_after_two)
+    job_run(job_id=job.pk, worker_id="w1")
+    job.refresh_from_db()
+    assert len(seen) == 2  # the old worker stopped at its next token
+    assert job.status == "running" and job.claim_token == new_claim and job.worker_id == "w2"
+    assert job.completion_tokens is None and not Reply.objects.exists()
+
+
 def test_engine_error_requeues_with_backoff_then_fails(alice, queue, scripted_engine, settings):
     settings.GENERATION_MAX_ATTEMPTS = 2
     scripted_engine.fail_with = RuntimeError("CUDA out of memory")
