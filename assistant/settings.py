@@ -3,9 +3,12 @@
 Embedded default: with no DATABASE_URL and no broker configured, the service runs on one machine with a
 SQLite file and generation jobs run in-process, so a newcomer gets an aligned reply at once.
 """
+import hashlib
+import hmac
 from pathlib import Path
 
 import environ
+from alignment_engine.config import DEFAULT_ALPHA
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -18,9 +21,10 @@ if (BASE_DIR / ".env").is_file():
 # --- Core -------------------------------------------------------------------------------------------
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env("SECRET_KEY", default="")
-if not SECRET_KEY:
+SECRET_KEY_PLACEHOLDER = "change-me-to-a-long-random-string"  # the value in .env.example
+if not SECRET_KEY or SECRET_KEY == SECRET_KEY_PLACEHOLDER:
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+        raise ImproperlyConfigured("SECRET_KEY must be set (not the .env.example placeholder) when DEBUG is off.")
     SECRET_KEY = "insecure-development-key-only-used-with-debug-on"
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -214,7 +218,7 @@ GENERATION_IN_PROCESS_WORKERS = env.int("GENERATION_IN_PROCESS_WORKERS", default
 # Limits (413 for sizes, 400 for parameters, 429 from the "generation" throttle rate above).
 GENERATION_MAX_TOKENS = env.int("GENERATION_MAX_TOKENS", default=512)
 GENERATION_DEFAULT_MAX_TOKENS = env.int("GENERATION_DEFAULT_MAX_TOKENS", default=256)
-GENERATION_DEFAULT_ALPHA = env.float("GENERATION_DEFAULT_ALPHA", default=1.0)
+GENERATION_DEFAULT_ALPHA = env.float("GENERATION_DEFAULT_ALPHA", default=DEFAULT_ALPHA)  # bench/quality.py chose it
 GENERATION_MAX_MESSAGE_CHARS = env.int("GENERATION_MAX_MESSAGE_CHARS", default=8000)
 GENERATION_MAX_CONVERSATION_MESSAGES = env.int("GENERATION_MAX_CONVERSATION_MESSAGES", default=200)
 GENERATION_MAX_CONVERSATION_CHARS = env.int("GENERATION_MAX_CONVERSATION_CHARS", default=24000)
@@ -224,7 +228,10 @@ GENERATION_STREAM_MAX_SECONDS = env.int("GENERATION_STREAM_MAX_SECONDS", default
 GENERATION_STREAM_TTL_SECONDS = env.int("GENERATION_STREAM_TTL_SECONDS", default=3600)
 
 # Callbacks: HMAC-SHA256 signed POST when a job ends; private/loopback targets refused unless allowed.
-GENERATION_CALLBACK_SECRET = env("GENERATION_CALLBACK_SECRET", default=SECRET_KEY)
+# Receivers hold this key, so it is never SECRET_KEY itself: unset, a key derived from it for this one purpose.
+GENERATION_CALLBACK_SECRET = env("GENERATION_CALLBACK_SECRET", default="") or hmac.new(
+    SECRET_KEY.encode(), b"principled callback signing", hashlib.sha256
+).hexdigest()
 GENERATION_CALLBACK_ALLOW_PRIVATE = env.bool("GENERATION_CALLBACK_ALLOW_PRIVATE", default=False)
 GENERATION_CALLBACK_TIMEOUT_SECONDS = env.float("GENERATION_CALLBACK_TIMEOUT_SECONDS", default=10.0)
 GENERATION_CALLBACK_MAX_ATTEMPTS = env.int("GENERATION_CALLBACK_MAX_ATTEMPTS", default=6)

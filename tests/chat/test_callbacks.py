@@ -59,7 +59,7 @@ def test_signed_callback_delivered_when_the_job_ends(alice_client, conversation,
                                     secret=settings.GENERATION_CALLBACK_SECRET)
     payload = json.loads(body)
     assert payload["event"] == "job.finished" and payload["job"]["id"] == str(job.pk)
-    assert payload["job"]["reply"]["content"] == "echo Hi (0 principles, alpha 1.0)"
+    assert payload["job"]["reply"]["content"] == "echo Hi (0 principles, alpha 3.0)"
     assert job.callback_status == "delivered" and job.callback_attempts == 2
 
 

@@ -16,7 +16,7 @@ def test_completion_uses_the_users_principles(alice, alice_client):
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["object"] == "chat.completion" and body["model"] == "scripted/echo"
-    assert body["choices"][0]["message"] == {"role": "assistant", "content": "echo Hello (1 principles, alpha 1.0)"}
+    assert body["choices"][0]["message"] == {"role": "assistant", "content": "echo Hello (1 principles, alpha 3.0)"}
     assert body["choices"][0]["finish_reason"] == "stop"
     assert body["usage"] == {"prompt_tokens": 7, "completion_tokens": 6, "total_tokens": 13}
     job = GenerationJob.objects.get(pk=body["principled"]["job_id"])
@@ -53,7 +53,7 @@ def test_streaming_chunks(alice_client):
     assert len({chunk["id"] for chunk in chunks}) == 1
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
-    assert text == "echo Hi (0 principles, alpha 1.0)"
+    assert text == "echo Hi (0 principles, alpha 3.0)"
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 6
 

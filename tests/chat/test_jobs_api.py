@@ -57,10 +57,10 @@ def test_stream_replays_deltas_then_the_stored_job(alice_client, conversation, d
     assert response.status_code == 200 and response["Content-Type"] == "text/event-stream"
     events = parse_sse(b"".join(response).decode())
     deltas = [event for event in events if event.get("event") == "delta"]
-    assert "".join(json.loads(e["data"])["text"] for e in deltas) == "echo Hi (0 principles, alpha 1.0)"
+    assert "".join(json.loads(e["data"])["text"] for e in deltas) == "echo Hi (0 principles, alpha 3.0)"
     done = events[-1]
     assert done["event"] == "done"
-    assert json.loads(done["data"])["job"]["reply"]["content"] == "echo Hi (0 principles, alpha 1.0)"
+    assert json.loads(done["data"])["job"]["reply"]["content"] == "echo Hi (0 principles, alpha 3.0)"
 
     # resuming after the third delta replays only the rest
     resumed = alice_client.get(f"/api/v1/jobs/{job_id}/stream/", HTTP_LAST_EVENT_ID=deltas[2]["id"])

@@ -50,7 +50,7 @@ def test_history_is_sent_with_the_next_message(alice_client, conversation, run_j
     with run_jobs():
         alice_client.post(url(conversation), {"content": "Two"})
     job = GenerationJob.objects.order_by("created_at").last()
-    assert [m["content"] for m in job.input_messages] == ["One", "echo One (0 principles, alpha 1.0)", "Two"]
+    assert [m["content"] for m in job.input_messages] == ["One", "echo One (0 principles, alpha 3.0)", "Two"]
 
 
 @pytest.mark.django_db(transaction=True)  # real commits: the (eager) job runs before the view waits
@@ -59,7 +59,7 @@ def test_wait_mode_returns_the_reply(alice_client, conversation, how):
     response = alice_client.post(url(conversation) + how.get("query", ""), {"content": "Hi"},
                                  HTTP_PREFER=how.get("header", ""))
     assert response.status_code == 200, response.content
-    assert response.json()["reply"]["content"] == "echo Hi (0 principles, alpha 1.0)"
+    assert response.json()["reply"]["content"] == "echo Hi (0 principles, alpha 3.0)"
     assert response["Preference-Applied"] == "wait"
     assert response["Location"].endswith(f"/api/v1/jobs/{response.json()['id']}/")
 
@@ -164,4 +164,4 @@ def test_embedded_mode_runs_jobs_in_process(alice_client, conversation, settings
     settings.GENERATION_IN_PROCESS = True  # no broker: a thread pool in this process runs the job
     response = alice_client.post(url(conversation), {"content": "Hi"}, HTTP_PREFER="wait=30")
     assert response.status_code == 200, response.content
-    assert response.json()["reply"]["content"] == "echo Hi (0 principles, alpha 1.0)"
+    assert response.json()["reply"]["content"] == "echo Hi (0 principles, alpha 3.0)"
