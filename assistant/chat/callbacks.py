@@ -2,18 +2,30 @@
 
 Signature header: `X-Principled-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`,
 so a receiver can verify the body and reject replays older than a few minutes.
+
+The host is resolved once per delivery: the addresses that pass the check are the ones connected to (so a name
+that re-resolves to 127.0.0.1 after the check cannot redirect the POST), with the original Host header and,
+for https, the certificate verified against the host name. One attempt has a total deadline, so a receiver
+that trickles its answer cannot hold a worker.
 """
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import socket
+import ssl
+import threading
 import time
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import requests
 from django.conf import settings
+from requests.certs import where as ca_bundle_path
 
 SIGNATURE_HEADER = "X-Principled-Signature"
+# IPv6 ranges whose last 32 bits are an IPv4 address that a translator or the host itself connects to.
+_IPV4_EMBEDDING_NETWORKS = [ipaddress.ip_network(n) for n in ("::/96", "::ffff:0:0/96", "64:ff9b::/96",
+                                                              "64:ff9b:1::/48")]
 
 
 class CallbackUrlRejected(ValueError):
@@ -21,26 +33,62 @@ class CallbackUrlRejected(ValueError):
 
 
 class CallbackDeliveryFailed(Exception):
-    """The receiver did not answer 2xx (or could not be reached); worth retrying later."""
+    """The receiver did not answer 2xx (or could not be reached in time); worth retrying later."""
 
 
-def callback_url_check(url: str) -> None:
-    """Raise CallbackUrlRejected unless `url` is http(s) and resolves only to public addresses."""
+@dataclass(frozen=True)
+class CallbackTarget:
+    """A checked URL: where to connect (the checked addresses) and what to ask for there."""
+
+    scheme: str
+    hostname: str
+    host_header: str  # host[:port] as the URL wrote it
+    port: int
+    path: str
+    addresses: list[tuple[int, tuple]]  # (family, sockaddr) as getaddrinfo answered
+
+
+def _address_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if not ip.is_global:
+        return False
+    if ip.version == 6:
+        embedded = ip.sixtofour or next(
+            (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) for net in _IPV4_EMBEDDING_NETWORKS if ip in net), None,
+        )
+        if embedded is not None and not embedded.is_global:
+            return False
+    return True
+
+
+def callback_target_resolve(url: str) -> CallbackTarget:
+    """Check `url` and resolve its host once; raise CallbackUrlRejected unless it is an http(s) URL whose
+    addresses are all public (any address when GENERATION_CALLBACK_ALLOW_PRIVATE)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise CallbackUrlRejected("Must be an absolute http or https URL.")
     if parts.username or parts.password:
         raise CallbackUrlRejected("Must not carry credentials.")
-    if settings.GENERATION_CALLBACK_ALLOW_PRIVATE:
-        return
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)}
+        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except (OSError, ValueError):
         raise CallbackUrlRejected("The host cannot be resolved.") from None
-    for address in addresses:
-        if not ipaddress.ip_address(address.split("%")[0]).is_global:
-            raise CallbackUrlRejected("Loopback, private and reserved addresses are not allowed.")
+    addresses = list(dict.fromkeys((family, sockaddr) for family, _, _, _, sockaddr in infos))
+    if not addresses:
+        raise CallbackUrlRejected("The host cannot be resolved.")
+    if not settings.GENERATION_CALLBACK_ALLOW_PRIVATE and not all(
+        _address_public(sockaddr[0]) for _, sockaddr in addresses
+    ):
+        raise CallbackUrlRejected("Loopback, private and reserved addresses are not allowed.")
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return CallbackTarget(scheme=parts.scheme, hostname=parts.hostname, host_header=parts.netloc, port=port,
+                          path=path, addresses=addresses)
+
+
+def callback_url_check(url: str) -> None:
+    """Raise CallbackUrlRejected unless `url` is http(s) and resolves only to public addresses."""
+    callback_target_resolve(url)
 
 
 def callback_signature(*, body: bytes, timestamp: int, secret: str) -> str:
@@ -61,9 +109,87 @@ def callback_signature_valid(*, body: bytes, header: str, secret: str, max_age_s
     return hmac.compare_digest(expected, header)
 
 
+class _Deadline:
+    """Shuts the attempt's socket down when the deadline passes, which ends any read or write blocked on it."""
+
+    def __init__(self, seconds: float):
+        self.ends_at = time.monotonic() + seconds
+        self.expired = False
+        self.sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+
+    def remaining(self) -> float:
+        left = self.ends_at - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        return left
+
+    def watch(self, sock: socket.socket | None) -> None:
+        with self._lock:
+            self.sock = sock
+            if self.expired and sock is not None:
+                self._shutdown()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            if self.sock is not None:
+                self._shutdown()
+
+    def _shutdown(self) -> None:
+        try:  # the plain socket's shutdown, under a TLS one too: the blocked TLS read then sees EOF
+            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
+        except OSError:
+            pass  # not connected yet, or already closed
+
+    def __enter__(self) -> "_Deadline":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+
+
+def _connect(target: CallbackTarget, deadline: _Deadline) -> socket.socket:
+    """A socket to the first checked address that accepts (TLS-wrapped for https, verified for the host name)."""
+    error: OSError = OSError("no address")
+    for family, sockaddr in target.addresses:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        deadline.watch(sock)
+        try:
+            sock.settimeout(deadline.remaining())
+            sock.connect(sockaddr)
+            break
+        except OSError as exc:
+            sock.close()
+            error = exc
+    else:
+        raise error
+    if target.scheme == "https":
+        context = ssl.create_default_context(cafile=ca_bundle_path())
+        sock = context.wrap_socket(sock, server_hostname=target.hostname, do_handshake_on_connect=False)
+        deadline.watch(sock)
+        sock.do_handshake()  # under the deadline too
+    return sock
+
+
+def _post_once(target: CallbackTarget, *, body: bytes, headers: dict[str, str], deadline: _Deadline) -> int:
+    """Send the POST over a pinned socket and read only the status line and headers; the status code."""
+    connection = http.client.HTTPConnection(target.hostname, target.port)
+    try:
+        connection.sock = _connect(target, deadline)
+        connection.request("POST", target.path, body=body, headers={"Host": target.host_header, **headers})
+        return connection.getresponse().status
+    finally:
+        connection.close()
+        deadline.watch(None)
+
+
 def callback_post(*, url: str, body: bytes, job_id: str) -> None:
-    """POST the signed body once; raise CallbackDeliveryFailed on a transport error or a non-2xx answer."""
-    callback_url_check(url)  # again at delivery: DNS may have changed since submission
+    """POST the signed body once; raise CallbackDeliveryFailed on a transport error, a non-2xx answer, or no
+    answer within GENERATION_CALLBACK_TIMEOUT_SECONDS in all (connect, send and the status line and headers)."""
+    target = callback_target_resolve(url)  # again at delivery: DNS may have changed since submission
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "Principled-Callback/1",
@@ -73,12 +199,13 @@ def callback_post(*, url: str, body: bytes, job_id: str) -> None:
             body=body, timestamp=int(time.time()), secret=settings.GENERATION_CALLBACK_SECRET,
         ),
     }
-    try:
-        response = requests.post(
-            url, data=body, headers=headers, timeout=settings.GENERATION_CALLBACK_TIMEOUT_SECONDS,
-            allow_redirects=False,
-        )
-    except requests.RequestException as exc:
-        raise CallbackDeliveryFailed(str(exc)) from exc
-    if not 200 <= response.status_code < 300:
-        raise CallbackDeliveryFailed(f"Receiver answered {response.status_code}.")
+    seconds = settings.GENERATION_CALLBACK_TIMEOUT_SECONDS
+    with _Deadline(seconds) as deadline:
+        try:
+            status = _post_once(target, body=body, headers=headers, deadline=deadline)
+        except (OSError, http.client.HTTPException) as exc:
+            if deadline.expired or isinstance(exc, TimeoutError):
+                raise CallbackDeliveryFailed(f"No answer within {seconds:g} s.") from exc
+            raise CallbackDeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
+    if not 200 <= status < 300:
+        raise CallbackDeliveryFailed(f"Receiver answered {status}.")

@@ -1,12 +1,16 @@
 import json
+import socket
+import threading
 import time
 
 import pytest
 
-from assistant.chat.callback_services import job_callback_deliver_with_retries
+from assistant.chat.callback_services import job_callback_deliver, job_callback_deliver_with_retries
 from assistant.chat.callbacks import (
     SIGNATURE_HEADER,
+    CallbackDeliveryFailed,
     CallbackUrlRejected,
+    callback_post,
     callback_signature,
     callback_signature_valid,
     callback_url_check,
@@ -78,3 +82,101 @@ def test_in_process_delivery_gives_up_after_max_attempts(alice, settings):
     job.refresh_from_db()
     assert len(receiver.requests) == 3
     assert job.callback_status == "failed" and job.callback_attempts == 3
+
+
+@pytest.mark.parametrize("address", [
+    "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "64:ff9b:1::a00:1", "2002:7f00:1::1", "2002:a9fe:a9fe::1",
+    "::ffff:127.0.0.1", "::ffff:169.254.169.254", "::7f00:1",
+])
+def test_ipv6_addresses_embedding_a_private_ipv4_are_refused(address, settings):
+    settings.GENERATION_CALLBACK_ALLOW_PRIVATE = False
+    with pytest.raises(CallbackUrlRejected):
+        callback_url_check(f"http://[{address}]/hook")
+
+
+def test_ipv6_addresses_embedding_a_public_ipv4_are_allowed(settings):
+    settings.GENERATION_CALLBACK_ALLOW_PRIVATE = False
+    for address in ("64:ff9b::808:808", "2002:808:808::1", "2001:4860:4860::8888"):
+        callback_url_check(f"http://[{address}]/hook")
+
+
+def test_the_post_goes_to_the_address_that_was_checked(settings, monkeypatch):
+    """DNS rebinding: a name that answers a public address to the check, then 127.0.0.1, reaches nothing local."""
+    settings.GENERATION_CALLBACK_ALLOW_PRIVATE = False
+    settings.GENERATION_CALLBACK_TIMEOUT_SECONDS = 1
+    real_getaddrinfo = socket.getaddrinfo
+    lookups = []
+
+    def rebinding(host, port, *args, **kwargs):
+        if host != "rebind.example":
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        lookups.append(host)
+        address = "8.8.8.8" if len(lookups) == 1 else "127.0.0.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    with CallbackReceiver() as receiver:
+        url = f"http://rebind.example:{receiver.server.server_port}/hook"
+        with pytest.raises(CallbackDeliveryFailed):  # 8.8.8.8 does not answer on the receiver's port
+            callback_post(url=url, body=b"{}", job_id="job")
+    assert receiver.requests == []
+
+
+class TricklingReceiver:
+    """Accepts one connection and answers its POST one byte every `interval` seconds."""
+
+    def __init__(self, interval: float, header_bytes: int):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+        self.answer = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * header_bytes + b"\r\nContent-Length: 0\r\n\r\n"
+        self.interval = interval
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        connection, _ = self.listener.accept()
+        with connection:
+            connection.recv(65536)
+            for byte in self.answer:
+                if self.stop.wait(self.interval):
+                    return
+                try:
+                    connection.sendall(bytes([byte]))
+                except OSError:
+                    return  # the sender gave up
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.listener.close()
+
+
+@pytest.mark.django_db
+def test_a_trickling_receiver_is_given_up_on_at_the_deadline(alice, settings):
+    from assistant.chat.services import completion_submit
+
+    settings.GENERATION_CALLBACK_ALLOW_PRIVATE = True
+    settings.GENERATION_CALLBACK_TIMEOUT_SECONDS = 1
+    job, _ = completion_submit(user=alice, messages=[{"role": "user", "content": "Hi"}], generation_settings={})
+    with TricklingReceiver(interval=0.1, header_bytes=100) as receiver:  # about 12 s for the whole answer
+        GenerationJob.objects.filter(pk=job.pk).update(callback_url=receiver.url, callback_status="pending",
+                                                        status="succeeded")
+        started = time.monotonic()
+        delivered = job_callback_deliver(job_id=job.pk, final_attempt=False)
+        elapsed = time.monotonic() - started
+    job.refresh_from_db()
+    assert delivered is False and elapsed < 3 * settings.GENERATION_CALLBACK_TIMEOUT_SECONDS
+    assert job.callback_status == "pending" and job.callback_attempts == 1  # retried later
+
+
+def test_https_is_spoken_to_the_pinned_address(settings):
+    """An https URL gets a TLS handshake: a plain-HTTP receiver fails it, so nothing is delivered."""
+    settings.GENERATION_CALLBACK_ALLOW_PRIVATE = True
+    with CallbackReceiver() as receiver:
+        with pytest.raises(CallbackDeliveryFailed):
+            callback_post(url=receiver.url.replace("http://", "https://"), body=b"{}", job_id="job")
+    assert receiver.requests == []
