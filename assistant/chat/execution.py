@@ -47,13 +47,14 @@ def job_claim(*, job_id, worker_id: str) -> GenerationJob | None:
 
 
 def jobs_claim_batch(*, job_id, worker_id: str, limit: int) -> list[GenerationJob]:
-    """Claim `job_id` and, when it was claimed, up to limit-1 more queued jobs to decode with it."""
+    """Claim `job_id` and, when it was claimed, up to limit-1 more queued jobs to decode with it: jobs that are
+    due, not ones waiting out a retry backoff (their `enqueued_at` is in the future)."""
     first = job_claim(job_id=job_id, worker_id=worker_id)
     if first is None:
         return []
     claimed = [first]
     candidates = (
-        GenerationJob.objects.filter(status=Status.QUEUED, cancel_requested=False)
+        GenerationJob.objects.filter(status=Status.QUEUED, cancel_requested=False, enqueued_at__lte=timezone.now())
         .order_by("created_at").values_list("pk", flat=True)[: max(limit - 1, 0)]
     )
     for candidate in list(candidates):
@@ -221,20 +222,26 @@ def job_fail(*, job: GenerationJob, code: str, message: str) -> bool:
 
 
 def job_release_or_fail(*, job: GenerationJob, code: str, message: str) -> None:
-    """After a failed attempt: queue the job again with backoff, or fail it once attempts are used up."""
+    """After a failed attempt: queue the job again with backoff, or fail it once attempts are used up.
+
+    `enqueued_at` becomes the time the job is due, so other workers' batches leave it alone until then."""
     if job.attempts >= settings.GENERATION_MAX_ATTEMPTS:
         job_fail(job=job, code=code, message=message)
         return
+    countdown = min(2 ** job.attempts, 60)
     released = GenerationJob.objects.filter(pk=job.pk, status=Status.RUNNING, claim_token=job.claim_token).update(
-        status=Status.QUEUED, claim_token=None, worker_id="", enqueued_at=timezone.now(),
+        status=Status.QUEUED, claim_token=None, worker_id="", enqueued_at=timezone.now() + timedelta(seconds=countdown),
         error_code=code, error_message=message[:2000],
     )
     if released:
-        dispatch.job_enqueue(job_id=job.pk, countdown=min(2 ** job.attempts, 60))
+        dispatch.job_enqueue(job_id=job.pk, countdown=countdown)
 
 
 def jobs_requeue_stale() -> list[str]:
     """The periodic sweep: re-queue jobs queued or running past their deadline (lost messages, dead workers).
+
+    A queued job's deadline counts from `enqueued_at`, the time it became due (later than now while it waits out
+    a retry backoff), so a job in backoff is not re-queued early.
 
     Re-queuing is safe to repeat: a duplicate message finds the job claimed or finished and does nothing.
     """

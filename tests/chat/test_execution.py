@@ -204,3 +204,44 @@ def test_a_retry_starts_the_stream_over(alice, queue, scripted_engine):
     assert log[0].data == {"attempt": 2}
     job.refresh_from_db()
     assert job.status == "succeeded" and job.attempts == 2
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """`clock(seconds)` moves timezone.now that many seconds ahead of the real clock."""
+    real_now = timezone.now
+
+    def move(seconds: float) -> None:
+        monkeypatch.setattr(timezone, "now", lambda: real_now() + timedelta(seconds=seconds))
+
+    return move
+
+
+def test_a_job_in_retry_backoff_is_not_batched_before_it_is_due(alice, bob, queue, scripted_engine, clock):
+    scripted_engine.fail_with = RuntimeError("device lost")
+    retried = new_job(alice, "retried")
+    job_run(job_id=retried.pk, worker_id="w1")
+    assert queue[-1] == (str(retried.pk), 2)  # released with a 2 s backoff
+    scripted_engine.fail_with = None
+
+    early = new_job(bob, "early")
+    job_run(job_id=early.pk, worker_id="w2")
+    retried.refresh_from_db()
+    assert scripted_engine.batches == [1, 1] and retried.status == "queued" and retried.attempts == 1
+
+    clock(3)  # the backoff is over
+    late = new_job(bob, "late")
+    job_run(job_id=late.pk, worker_id="w2")
+    retried.refresh_from_db()
+    assert scripted_engine.batches == [1, 1, 2] and retried.status == "succeeded" and retried.attempts == 2
+
+
+def test_sweep_counts_a_backoff_jobs_deadline_from_when_it_is_due(alice, queue, scripted_engine, settings, clock):
+    settings.GENERATION_QUEUED_DEADLINE_SECONDS = 1
+    scripted_engine.fail_with = RuntimeError("device lost")
+    job = new_job(alice)
+    job_run(job_id=job.pk, worker_id="w1")  # due in 2 s
+    clock(1.5)  # past the deadline counted from the release, not from the due time
+    assert jobs_requeue_stale() == []
+    clock(3.5)  # due 2 s after the release, and then stale for more than 1 s: its message was lost
+    assert jobs_requeue_stale() == [str(job.pk)]
