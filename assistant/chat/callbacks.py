@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from requests.certs import where as ca_bundle_path
+from requests.utils import requote_uri
 
 SIGNATURE_HEADER = "X-Principled-Signature"
 # IPv6 ranges whose last 32 bits are an IPv4 address that a translator or the host itself connects to.
@@ -42,7 +43,7 @@ class CallbackTarget:
 
     scheme: str
     hostname: str
-    host_header: str  # host[:port] as the URL wrote it
+    host_header: str  # the URL's host[:port], ASCII (IDNA)
     port: int
     path: str
     addresses: list[tuple[int, tuple]]  # (family, sockaddr) as getaddrinfo answered
@@ -71,8 +72,9 @@ def callback_target_resolve(url: str) -> CallbackTarget:
         raise CallbackUrlRejected("Must not carry credentials.")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname.encode("idna").decode()
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # UnicodeError included
         raise CallbackUrlRejected("The host cannot be resolved.") from None
     addresses = list(dict.fromkeys((family, sockaddr) for family, _, _, _, sockaddr in infos))
     if not addresses:
@@ -81,9 +83,9 @@ def callback_target_resolve(url: str) -> CallbackTarget:
         _address_public(sockaddr[0]) for _, sockaddr in addresses
     ):
         raise CallbackUrlRejected("Loopback, private and reserved addresses are not allowed.")
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return CallbackTarget(scheme=parts.scheme, hostname=parts.hostname, host_header=parts.netloc, port=port,
-                          path=path, addresses=addresses)
+    path = requote_uri((parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
+    return CallbackTarget(scheme=parts.scheme, hostname=parts.hostname, port=port, path=path, addresses=addresses,
+                          host_header=f"{host}:{parts.port}" if parts.port else host)
 
 
 def callback_url_check(url: str) -> None:

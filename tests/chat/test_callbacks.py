@@ -1,4 +1,5 @@
 import json
+import re
 import socket
 import threading
 import time
@@ -130,13 +131,21 @@ class TricklingReceiver:
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
         self.answer = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * header_bytes + b"\r\nContent-Length: 0\r\n\r\n"
         self.interval = interval
+        self.received = b""
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _request_complete(self) -> bool:
+        head, separator, body = self.received.partition(b"\r\n\r\n")
+        length = re.search(rb"(?im)^content-length: *(\d+)", head)
+        return bool(separator) and len(body) >= int(length.group(1) if length else 0)
 
     def _serve(self) -> None:
         connection, _ = self.listener.accept()
         with connection:
-            connection.recv(65536)
+            connection.settimeout(10)
+            while not self._request_complete():
+                self.received += connection.recv(65536)
             for byte in self.answer:
                 if self.stop.wait(self.interval):
                     return
@@ -144,6 +153,7 @@ class TricklingReceiver:
                     connection.sendall(bytes([byte]))
                 except OSError:
                     return  # the sender gave up
+            connection.recv(1)  # the sender closes first, so closing here resets nothing it has yet to read
 
     def __enter__(self):
         self.thread.start()
@@ -180,3 +190,15 @@ def test_https_is_spoken_to_the_pinned_address(settings):
         with pytest.raises(CallbackDeliveryFailed):
             callback_post(url=receiver.url.replace("http://", "https://"), body=b"{}", job_id="job")
     assert receiver.requests == []
+
+
+def test_the_request_keeps_the_urls_host_and_path(settings, monkeypatch):
+    settings.GENERATION_CALLBACK_ALLOW_PRIVATE = True
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, *args, **kwargs: [
+        (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1", port))])
+    with TricklingReceiver(interval=0, header_bytes=1) as receiver:
+        url = f"http://receiver.example:{receiver.listener.getsockname()[1]}/hooks/é?x=1 2"
+        callback_post(url=url, body=b"{}", job_id="job")
+    request_line, *header_lines = receiver.received.split(b"\r\n\r\n")[0].decode().split("\r\n")
+    assert request_line == "POST /hooks/%C3%A9?x=1%202 HTTP/1.1"
+    assert f"Host: {url.split('/')[2]}" in header_lines
