@@ -192,7 +192,7 @@ def test_generation_is_throttled_per_user(account):
 def test_worker_killed_mid_job_is_finished_by_another_worker(account, stack):
     alice = account("alice")
     job_id = submit(alice.client, new_conversation(alice.client), "Tell me a long story.",
-                    settings={"max_new_tokens": 64}).json()["id"]
+                    settings={"max_new_tokens": 192}).json()["id"]
     running = wait_for_job(alice.client, job_id, until=lambda job: job["status"] == "running")
     stack.stop("worker1", signal.SIGKILL)
     stack.start_worker("worker2")
