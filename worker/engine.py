@@ -1,28 +1,20 @@
 """The generation engine of this process: loaded once (on first use or at worker start), then reused."""
 import os
 import socket
-import threading
 
 from django.conf import settings
 
 from alignment_engine import Engine, load_engine
 
-_lock = threading.Lock()
-_engine: Engine | None = None
-
 
 def get_engine() -> Engine:
-    """The process-wide engine, built from the ENGINE_* settings on first call."""
-    global _engine
-    with _lock:
-        if _engine is None:
-            _engine = load_engine(
-                model=settings.ENGINE_MODEL or None,
-                backend=settings.ENGINE_BACKEND or "auto",
-                device=settings.ENGINE_DEVICE or None,
-                dtype=settings.ENGINE_DTYPE or None,
-            )
-        return _engine
+    """The process-wide engine for the ENGINE_* settings (load_engine loads it once per process and caches it)."""
+    return load_engine(
+        model=settings.ENGINE_MODEL or None,
+        backend=settings.ENGINE_BACKEND or "auto",
+        device=settings.ENGINE_DEVICE or None,
+        dtype=settings.ENGINE_DTYPE or None,
+    )
 
 
 def worker_identity() -> str:

@@ -81,7 +81,7 @@ def scripted_engine(monkeypatch, settings) -> ScriptedEngine:
     monkeypatch.setattr(app.conf, "task_always_eager", True)
     monkeypatch.setattr(app.conf, "task_eager_propagates", True)
     engine = ScriptedEngine()
-    monkeypatch.setattr(engine_holder, "_engine", engine)
+    monkeypatch.setattr(engine_holder, "get_engine", lambda: engine)
     return engine
 
 
