@@ -213,6 +213,8 @@ GENERATION_RUNNING_DEADLINE_SECONDS = env.int("GENERATION_RUNNING_DEADLINE_SECON
 GENERATION_HEARTBEAT_SECONDS = env.float("GENERATION_HEARTBEAT_SECONDS", default=5.0)
 GENERATION_MAX_ATTEMPTS = env.int("GENERATION_MAX_ATTEMPTS", default=3)
 GENERATION_BATCH_SIZE = env.int("GENERATION_BATCH_SIZE", default=4)  # jobs one worker runs together
+# Workers load the model as their processes start; off for workers that only deliver callbacks and sweep.
+GENERATION_PRELOAD_ENGINE = env.bool("GENERATION_PRELOAD_ENGINE", default=True)
 GENERATION_IN_PROCESS_WORKERS = env.int("GENERATION_IN_PROCESS_WORKERS", default=1)
 
 # Limits (413 for sizes, 400 for parameters, 429 from the "generation" throttle rate above).

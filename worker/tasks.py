@@ -20,14 +20,16 @@ TRANSIENT_ERRORS = (OperationalError, InterfaceError, redis.exceptions.Connectio
 
 @worker_process_init.connect
 def load_engine_in_worker_process(**_kwargs) -> None:
-    """Prefork children load the engine as they start, not on their first job."""
-    get_engine()
+    """Prefork children load the engine as they start, not on their first job (unless this worker does no
+    generation, like the `callbacks` worker of docker-compose.yml)."""
+    if settings.GENERATION_PRELOAD_ENGINE:
+        get_engine()
 
 
 @worker_ready.connect
 def load_engine_in_single_process_worker(sender, **_kwargs) -> None:
     """Solo/thread pools run tasks in the worker process itself: load it there (prefork parents don't)."""
-    if not isinstance(sender.pool, PreforkPool):
+    if settings.GENERATION_PRELOAD_ENGINE and not isinstance(sender.pool, PreforkPool):
         get_engine()
 
 

@@ -13,6 +13,15 @@ def test_delivery_guarantees_and_limits():
         assert task.acks_late and task.reject_on_worker_lost
 
 
+def test_worker_processes_preload_the_engine_unless_told_not_to(settings, monkeypatch):
+    loads = []
+    monkeypatch.setattr(tasks, "get_engine", lambda: loads.append(1))
+    tasks.load_engine_in_worker_process()
+    settings.GENERATION_PRELOAD_ENGINE = False
+    tasks.load_engine_in_worker_process()
+    assert loads == [1]
+
+
 def test_queues_and_beat_schedule():
     route = app.amqp.router.route
     assert route({}, tasks.run_generation_job.name)["queue"].name == "generation"

@@ -186,6 +186,12 @@ def test_worker_has_the_gpu_and_the_generation_queue(compose):
     assert worker["depends_on"]["web"]["condition"] == "service_healthy"
 
 
+def test_callbacks_worker_loads_no_model(compose):
+    callbacks = compose["services"]["callbacks"]
+    assert "-Q callbacks" in _command(callbacks)
+    assert callbacks["environment"]["GENERATION_PRELOAD_ENGINE"] == "0"
+
+
 def test_beat(compose):
     assert _command(compose["services"]["beat"]).startswith("celery -A worker.celery_app beat -l info")
 
