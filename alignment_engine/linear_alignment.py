@@ -26,6 +26,13 @@ def uses_per_principle_streams(weights: Sequence[float]) -> bool:
     return len(weights) > 1 and len(set(weights)) > 1
 
 
+def contrast_needed(alpha: float, weights: Sequence[float]) -> bool:
+    """Whether the plain (and per-principle) streams change anything. Without principles there is nothing to
+    contrast; with alpha 0 their coefficients are all 0, the rule is plain prompting and the principle stream
+    alone is decoded."""
+    return alpha != 0 and len(weights) > 0
+
+
 def stream_coefficients(alpha: float, weights: Sequence[float]) -> list[float]:
     """Coefficients of one request's streams, ordered [all principles, plain, *each principle].
 
@@ -33,7 +40,7 @@ def stream_coefficients(alpha: float, weights: Sequence[float]) -> list[float]:
     principles in one system message. Unequal weights (beyond the paper): z = z_P + alpha/n * sum_i
     w_i*(z_i - z_0), where z_i has principle i alone in the slot.
     """
-    if not weights:
+    if not contrast_needed(alpha, weights):
         return [1.0]
     if not uses_per_principle_streams(weights):
         step = alpha * weights[0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from alignment_engine.linear_alignment import uses_per_principle_streams
+from alignment_engine.linear_alignment import contrast_needed, uses_per_principle_streams
 from alignment_engine.types import GenerationRequest, Principle
 
 PRINCIPLES_HEADER = "Follow these principles in every reply:"
@@ -29,7 +29,8 @@ def system_text(base: str, principles: Sequence[Principle]) -> str:
 
 
 def stream_conversations(request: GenerationRequest) -> list[list[dict[str, str]]]:
-    """Conversations ordered [all principles, plain, *each principle]; just the conversation if none."""
+    """Conversations ordered [all principles, plain, *each principle]; just the conversation if none, and
+    only the principle conversation when alpha is 0."""
     messages = [dict(m) for m in request.messages]
     if not request.principles:
         return [messages]
@@ -41,8 +42,11 @@ def stream_conversations(request: GenerationRequest) -> list[list[dict[str, str]
     def with_system(principles: Sequence[Principle]) -> list[dict[str, str]]:
         return [{"role": "system", "content": system_text(base, principles)}, *messages]
 
+    weights = [p.weight for p in request.principles]
+    if not contrast_needed(request.config.alpha, weights):
+        return [with_system(request.principles)]  # alpha 0: the other streams would get coefficient 0
     streams = [with_system(request.principles), with_system([])]
-    if uses_per_principle_streams([p.weight for p in request.principles]):
+    if uses_per_principle_streams(weights):
         streams.extend(with_system([p]) for p in request.principles)
     return streams
 

@@ -55,6 +55,7 @@ def test_batched_equals_one_at_a_time(engine):
     requests = [
         ask(QUESTIONS[0], ["Always reply in French."], max_new_tokens=24),
         ask(QUESTIONS[1], [], max_new_tokens=12),
+        ask(QUESTIONS[0], ["Answer like a pirate."], max_new_tokens=12, alpha=0.0),
         ask(QUESTIONS[2], ["Be concise.", "Use a bullet list."], max_new_tokens=24, alpha=1.0),
         ask(QUESTIONS[3], [Principle("Be concise.", 2.0), Principle("Mention the sea.", 1.0)], max_new_tokens=20),
         ask(QUESTIONS[1], ["Be enthusiastic."], max_new_tokens=24, do_sample=True, seed=3, temperature=0.9),

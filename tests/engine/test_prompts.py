@@ -1,7 +1,7 @@
 """Streams: principles in the system message via the chat template; base system text in every stream."""
 import pytest
 
-from alignment_engine import GenerationRequest, Principle
+from alignment_engine import GenerationConfig, GenerationRequest, Principle
 from alignment_engine.prompts import render, stream_conversations, stream_token_ids
 
 pytestmark = pytest.mark.slow
@@ -44,3 +44,12 @@ def test_several_principles_share_one_slot_and_unequal_weights_add_streams(engin
     assert len(streams) == 4
     assert "Be brief." in streams[0][0]["content"] and "Use lowercase." in streams[0][0]["content"]
     assert "Use lowercase." not in streams[2][0]["content"] and "Be brief." not in streams[3][0]["content"]
+
+
+def test_alpha_zero_decodes_the_principle_stream_alone(engine):
+    aligned = GenerationRequest(messages=CONVERSATION, principles=[Principle("Be brief.")])
+    prompted = GenerationRequest(
+        messages=CONVERSATION, principles=[Principle("Be brief.")], config=GenerationConfig(alpha=0.0)
+    )
+    assert stream_conversations(prompted) == stream_conversations(aligned)[:1]
+    assert stream_token_ids(engine.tokenizer, prompted) == stream_token_ids(engine.tokenizer, aligned)[:1]

@@ -58,8 +58,8 @@ def forced_logits(llama_engine, torch_engine):
 
 
 def combined_logits(stream_logits: torch.Tensor, alpha: float) -> torch.Tensor:
-    coefficients = torch.tensor(la.stream_coefficients(alpha, [1.0]))
-    return torch.einsum("s,stv->tv", coefficients, stream_logits)
+    coefficients = torch.tensor(la.stream_coefficients(alpha, [1.0]))  # [1.0] alone at alpha 0: plain prompting
+    return torch.einsum("s,stv->tv", coefficients, stream_logits[: len(coefficients)])
 
 
 def greedy_choices(stream_logits: torch.Tensor, alpha: float) -> torch.Tensor:

@@ -47,6 +47,7 @@ def test_batched_equals_one_at_a_time(llama_engine):
     requests = [
         request("Name three fruits.", ["Always reply in French"], alpha=2.0),
         request("What is rain?"),
+        request("Name a river.", ["Answer like a pirate"], alpha=0.0),
         request("Give me a tip for sleeping well.", [Principle("Be concise", 2.0), Principle("Be cheerful", 0.5)]),
         request("Tell me a story about a fox.", ["Use simple words"], do_sample=True, seed=7, temperature=1.0, top_p=0.95),
         request("List some colours.", ["Answer as a list"], repetition_penalty=1.3, no_repeat_ngram_size=3),
@@ -59,6 +60,17 @@ def test_batched_equals_one_at_a_time(llama_engine):
     batched = llama_engine.generate_batch(requests)
     single = [llama_engine.generate(r) for r in requests]
     assert [outcome(r) for r in batched] == [outcome(r) for r in single]
+
+
+def test_alpha_zero_decodes_the_principle_prompt_alone(llama_engine):
+    prompted = request("Name a river.", ["Answer like a pirate"], alpha=0.0)
+    as_system_message = GenerationRequest(
+        messages=[{"role": "system", "content": "Answer like a pirate"}, {"role": "user", "content": "Name a river."}],
+        config=GenerationConfig(max_new_tokens=24),
+    )
+    assert len(llama_engine.prompt_token_ids(prompted)) == 1
+    assert llama_engine.prompt_token_ids(prompted) == llama_engine.prompt_token_ids(as_system_message)
+    assert outcome(llama_engine.generate(prompted)) == outcome(llama_engine.generate(as_system_message))
 
 
 def test_same_seed_same_text(llama_engine):
