@@ -1,9 +1,15 @@
-"""Plain llama.cpp decoding for `bench/speed.py`: the floor cost of a token on the same GGUF.
+"""Baselines for `bench/speed.py` on llama.cpp: plain decoding of the same GGUF, and the two-stream floor.
 
-Greedy decoding of one sequence at a time through llama.cpp's C API (one token per `llama_decode`, argmax
-of its logits), in a context of its own on the engine's loaded weights. llama-cpp-python's `Llama` class
-cannot be this baseline: it loads weights into llama.cpp's AMX buffers, which die with SIGILL on these
-virtual machines (see docs/llamacpp.md). Imported only when `llama_cpp` is installed.
+Both are greedy loops over llama.cpp's C API (one `llama_decode` per token, argmax of the first sequence's
+logits in NumPy), in contexts of their own on the engine's loaded weights:
+- plain decoding: the principle prompt as one sequence (what prompting alone costs);
+- the two-stream floor: the principle and plain prompts as two sequences of one batch per token, both with
+  logits, and no Linear Alignment step. That is the llama.cpp work Linear Alignment needs per token, so no
+  implementation of it on this backend can be faster: it bounds the LA engine's single-request speed.
+
+llama-cpp-python's `Llama` class is not the baseline: on hosts that advertise AMX it loads weights into
+llama.cpp's AMX buffers, which died with SIGILL on the Intel VMs seen here (see docs/llamacpp.md), and this
+bare loop does less per token than its sampler chain. Imported only when `llama_cpp` is installed.
 """
 from __future__ import annotations
 
@@ -11,22 +17,31 @@ from collections.abc import Collection
 
 from alignment_engine.llamacpp_model import DecodingContext
 
-# KV cells of the plain-decoding context: prompt plus reply of one benchmark request.
+# KV cells per sequence of the baseline contexts: prompt plus reply of one benchmark request.
 PLAIN_CONTEXT_TOKENS = 1024
 
 
-def plain_context(engine) -> DecodingContext:
-    """A one-sequence context on the llama.cpp engine's weights, with the engine's thread count."""
-    return DecodingContext(engine.model, 1, PLAIN_CONTEXT_TOKENS, engine.threads)
+def baseline_context(engine, sequences: int) -> DecodingContext:
+    """A context of `sequences` sequences on the llama.cpp engine's weights, with the engine's thread count."""
+    return DecodingContext(engine.model, sequences, PLAIN_CONTEXT_TOKENS, engine.threads)
 
 
-def decode_greedy(context: DecodingContext, prompt: list[int], max_new_tokens: int, eos: Collection[int]) -> int:
-    """Greedy reply to `prompt` (stopping at an end-of-sequence token); returns the number of new tokens."""
+def decode_greedy(context: DecodingContext, prompts: list[list[int]], max_new_tokens: int, eos: Collection[int]) -> int:
+    """Greedy reply to `prompts[0]`, every prompt a sequence that receives the chosen tokens (stopping at an
+    end-of-sequence token); returns the number of new tokens."""
     context.clear()
-    logits = context.decode(prompt, range(len(prompt)), [0] * len(prompt), [False] * (len(prompt) - 1) + [True])
+    tokens, positions, sequence_ids, wanted = [], [], [], []
+    for sequence_id, prompt in enumerate(prompts):
+        tokens.extend(prompt)
+        positions.extend(range(len(prompt)))
+        sequence_ids.extend([sequence_id] * len(prompt))
+        wanted.extend([False] * (len(prompt) - 1) + [True])
+    logits = context.decode(tokens, positions, sequence_ids, wanted)
+    streams = range(len(prompts))
     for produced in range(1, max_new_tokens + 1):
-        token = int(logits[-1].argmax())
+        token = int(logits[0].argmax())
         if token in eos or produced == max_new_tokens:
             return produced
-        logits = context.decode([token], [len(prompt) + produced - 1], [0], [True])
+        positions = [len(prompt) + produced - 1 for prompt in prompts]
+        logits = context.decode([token] * len(prompts), positions, streams, [True] * len(prompts))
     return 0
