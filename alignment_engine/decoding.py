@@ -55,11 +55,14 @@ class RequestState:
         cls, index: int, request: GenerationRequest, streams: list[list[int]], tokenizer: Any, device: torch.device | str = "cpu"
     ) -> "RequestState":
         config = request.config
+        coefficients = la.stream_coefficients(config.alpha, [p.weight for p in request.principles])
+        if len(coefficients) != len(streams):
+            raise ValueError(f"{len(streams)} streams for {len(coefficients)} Linear Alignment coefficients")
         return cls(
             index=index,
             request=request,
             streams=streams,
-            coefficients=la.stream_coefficients(config.alpha, [p.weight for p in request.principles]),
+            coefficients=coefficients,
             text=IncrementalText(tokenizer, config.stop),
             generator=request_generator(config, device),
         )

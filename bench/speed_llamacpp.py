@@ -4,8 +4,8 @@ Both are greedy loops over llama.cpp's C API (one `llama_decode` per token, argm
 logits in NumPy), in contexts of their own on the engine's loaded weights:
 - plain decoding: the principle prompt as one sequence (what prompting alone costs);
 - the two-stream floor: the principle and plain prompts as two sequences of one batch per token, both with
-  logits, and no Linear Alignment step. That is the llama.cpp work Linear Alignment needs per token, so no
-  implementation of it on this backend can be faster: it bounds the LA engine's single-request speed.
+  logits, and no Linear Alignment step. That is the llama.cpp work Linear Alignment needs per token when it
+  evaluates both streams at every step: it bounds the LA engine's single-request speed.
 
 llama-cpp-python's `Llama` class is not the baseline: on hosts that advertise AMX it loads weights into
 llama.cpp's AMX buffers, which died with SIGILL on the Intel VMs seen here (see docs/llamacpp.md), and this
@@ -17,18 +17,20 @@ from collections.abc import Collection
 
 from alignment_engine.llamacpp_model import DecodingContext
 
-# KV cells per sequence of the baseline contexts: prompt plus reply of one benchmark request.
-PLAIN_CONTEXT_TOKENS = 1024
+# KV cells per sequence for a benchmark prompt (the reply's tokens come on top).
+PROMPT_ROOM = 512
 
 
-def baseline_context(engine, sequences: int) -> DecodingContext:
+def baseline_context(engine, sequences: int, max_new_tokens: int) -> DecodingContext:
     """A context of `sequences` sequences on the llama.cpp engine's weights, with the engine's thread count."""
-    return DecodingContext(engine.model, sequences, PLAIN_CONTEXT_TOKENS, engine.threads)
+    return DecodingContext(engine.model, sequences, PROMPT_ROOM + max_new_tokens, engine.threads)
 
 
 def decode_greedy(context: DecodingContext, prompts: list[list[int]], max_new_tokens: int, eos: Collection[int]) -> int:
     """Greedy reply to `prompts[0]`, every prompt a sequence that receives the chosen tokens (stopping at an
     end-of-sequence token); returns the number of new tokens."""
+    if len(prompts) > context.sequences:
+        raise ValueError(f"{len(prompts)} prompts for a context of {context.sequences} sequences")
     context.clear()
     tokens, positions, sequence_ids, wanted = [], [], [], []
     for sequence_id, prompt in enumerate(prompts):

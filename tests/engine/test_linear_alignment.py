@@ -22,6 +22,14 @@ def test_mixing_matrix_reproduces_the_rule_for_a_batch_of_requests():
     assert la.combine_streams(logits, mixing).tolist() == [[4.0, 1.0, -2.0], [0.0, 3.0, 0.0]]
 
 
+def test_alpha_zero_or_no_principles_leave_one_stream():
+    assert la.stream_coefficients(0.0, [1.0]) == [1.0]
+    assert la.stream_coefficients(0.0, [2.0, 1.0]) == [1.0]
+    assert la.stream_coefficients(3.0, []) == [1.0]
+    assert not la.contrast_needed(0.0, [1.0]) and not la.contrast_needed(2.0, [])
+    assert la.contrast_needed(1e-9, [1.0])
+
+
 def test_weighted_principles_sum_their_directions():
     # streams: [all principles, plain, principle 1, principle 2]
     coefficients = la.stream_coefficients(1.0, [1.0, 3.0])
