@@ -149,3 +149,17 @@ class Reply(models.Model):
 
     def __str__(self) -> str:
         return f"reply to {self.job_id}"
+
+
+class CallbackSigningSecret(models.Model):
+    """The key that signs one user's job callbacks (HMAC-SHA256). Each user has their own, so a receiver that
+    holds it can trust that a signed callback came from this service for that user's jobs; rotating replaces it."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="callback_signing_secret"
+    )
+    secret = models.CharField(max_length=64)
+    rotated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"callback signing secret of user {self.user_id}"

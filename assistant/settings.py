@@ -3,8 +3,6 @@
 Embedded default: with no DATABASE_URL and no broker configured, the service runs on one machine with a
 SQLite file and generation jobs run in-process, so a newcomer gets an aligned reply at once.
 """
-import hashlib
-import hmac
 from pathlib import Path
 
 import environ
@@ -229,11 +227,8 @@ GENERATION_WAIT_MAX_SECONDS = env.int("GENERATION_WAIT_MAX_SECONDS", default=120
 GENERATION_STREAM_MAX_SECONDS = env.int("GENERATION_STREAM_MAX_SECONDS", default=600)
 GENERATION_STREAM_TTL_SECONDS = env.int("GENERATION_STREAM_TTL_SECONDS", default=3600)
 
-# Callbacks: HMAC-SHA256 signed POST when a job ends; private/loopback targets refused unless allowed.
-# Receivers hold this key, so it is never SECRET_KEY itself: unset, a key derived from it for this one purpose.
-GENERATION_CALLBACK_SECRET = env("GENERATION_CALLBACK_SECRET", default="") or hmac.new(
-    SECRET_KEY.encode(), b"principled callback signing", hashlib.sha256
-).hexdigest()
+# Callbacks: a POST signed with the job owner's own secret (HMAC-SHA256) when a job ends; private/loopback
+# targets refused unless allowed.
 GENERATION_CALLBACK_ALLOW_PRIVATE = env.bool("GENERATION_CALLBACK_ALLOW_PRIVATE", default=False)
 GENERATION_CALLBACK_TIMEOUT_SECONDS = env.float("GENERATION_CALLBACK_TIMEOUT_SECONDS", default=10.0)
 GENERATION_CALLBACK_MAX_ATTEMPTS = env.int("GENERATION_CALLBACK_MAX_ATTEMPTS", default=6)

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import F
 
+from assistant.chat.callback_secrets import callback_secret_get
 from assistant.chat.callbacks import CallbackDeliveryFailed, CallbackUrlRejected, callback_post
 from assistant.chat.serializers import JobSerializer
 from assistant.models import GenerationJob
@@ -27,7 +28,10 @@ def job_callback_deliver(*, job_id, final_attempt: bool) -> bool:
         return True
     GenerationJob.objects.filter(pk=job.pk).update(callback_attempts=F("callback_attempts") + 1)
     try:
-        callback_post(url=job.callback_url, body=callback_body(job=job), job_id=str(job.pk))
+        callback_post(
+            url=job.callback_url, body=callback_body(job=job), job_id=str(job.pk),
+            secret=callback_secret_get(user_id=job.owner_id).secret,
+        )
     except CallbackUrlRejected as exc:
         logger.warning("callback of job %s refused: %s", job.pk, exc)
         GenerationJob.objects.filter(pk=job.pk).update(callback_status=CallbackStatus.FAILED)

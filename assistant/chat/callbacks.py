@@ -188,8 +188,8 @@ def _post_once(target: CallbackTarget, *, body: bytes, headers: dict[str, str], 
         deadline.watch(None)
 
 
-def callback_post(*, url: str, body: bytes, job_id: str) -> None:
-    """POST the signed body once; raise CallbackDeliveryFailed on a transport error, a non-2xx answer, or no
+def callback_post(*, url: str, body: bytes, job_id: str, secret: str) -> None:
+    """POST the body, signed with `secret`, once; raise CallbackDeliveryFailed on a transport error, a non-2xx answer, or no
     answer within GENERATION_CALLBACK_TIMEOUT_SECONDS in all (connect, send and the status line and headers)."""
     target = callback_target_resolve(url)  # again at delivery: DNS may have changed since submission
     headers = {
@@ -198,7 +198,7 @@ def callback_post(*, url: str, body: bytes, job_id: str) -> None:
         "X-Principled-Event": "job.finished",
         "X-Principled-Job": job_id,
         SIGNATURE_HEADER: callback_signature(
-            body=body, timestamp=int(time.time()), secret=settings.GENERATION_CALLBACK_SECRET,
+            body=body, timestamp=int(time.time()), secret=secret,
         ),
     }
     seconds = settings.GENERATION_CALLBACK_TIMEOUT_SECONDS

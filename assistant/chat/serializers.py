@@ -1,7 +1,7 @@
 """Output representations shared by several endpoints, the SSE final event and callbacks."""
 from rest_framework import serializers
 
-from assistant.models import Conversation, GenerationJob, Message
+from assistant.models import CallbackSigningSecret, Conversation, GenerationJob, Message
 
 
 class MessageSerializer(serializers.ModelSerializer):
@@ -64,3 +64,10 @@ class JobSerializer(serializers.ModelSerializer):
         if not instance.error_code:
             data["error"] = None
         return data
+
+
+class CallbackSecretSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CallbackSigningSecret
+        fields = ["secret", "rotated_at"]
+        read_only_fields = fields

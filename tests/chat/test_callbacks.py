@@ -60,8 +60,8 @@ def test_signed_callback_delivered_when_the_job_ends(alice_client, conversation,
     job = GenerationJob.objects.get(pk=response.json()["id"])
     assert len(receiver.requests) == 2  # one refusal, then delivered on the retry
     headers, body = receiver.requests[-1]
-    assert callback_signature_valid(body=body, header=headers[SIGNATURE_HEADER],
-                                    secret=settings.GENERATION_CALLBACK_SECRET)
+    secret = alice_client.get("/api/v1/callbacks/secret/").json()["secret"]
+    assert callback_signature_valid(body=body, header=headers[SIGNATURE_HEADER], secret=secret)
     payload = json.loads(body)
     assert payload["event"] == "job.finished" and payload["job"]["id"] == str(job.pk)
     assert payload["job"]["reply"]["content"] == "echo Hi (0 principles, alpha 3.0)"
@@ -119,7 +119,7 @@ def test_the_post_goes_to_the_address_that_was_checked(settings, monkeypatch):
     with CallbackReceiver() as receiver:
         url = f"http://rebind.example:{receiver.server.server_port}/hook"
         with pytest.raises(CallbackDeliveryFailed):  # 8.8.8.8 does not answer on the receiver's port
-            callback_post(url=url, body=b"{}", job_id="job")
+            callback_post(url=url, body=b"{}", job_id="job", secret="s")
     assert receiver.requests == []
 
 
@@ -188,7 +188,7 @@ def test_https_is_spoken_to_the_pinned_address(settings):
     settings.GENERATION_CALLBACK_ALLOW_PRIVATE = True
     with CallbackReceiver() as receiver:
         with pytest.raises(CallbackDeliveryFailed):
-            callback_post(url=receiver.url.replace("http://", "https://"), body=b"{}", job_id="job")
+            callback_post(url=receiver.url.replace("http://", "https://"), body=b"{}", job_id="job", secret="s")
     assert receiver.requests == []
 
 
@@ -198,7 +198,7 @@ def test_the_request_keeps_the_urls_host_and_path(settings, monkeypatch):
         (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1", port))])
     with TricklingReceiver(interval=0, header_bytes=1) as receiver:
         url = f"http://receiver.example:{receiver.listener.getsockname()[1]}/hooks/é?x=1 2"
-        callback_post(url=url, body=b"{}", job_id="job")
+        callback_post(url=url, body=b"{}", job_id="job", secret="s")
     request_line, *header_lines = receiver.received.split(b"\r\n\r\n")[0].decode().split("\r\n")
     assert request_line == "POST /hooks/%C3%A9?x=1%202 HTTP/1.1"
     assert f"Host: {url.split('/')[2]}" in header_lines

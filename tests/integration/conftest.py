@@ -23,7 +23,6 @@ import redis
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_DB = int(os.environ.get("INTEGRATION_REDIS_DB", "13"))
-CALLBACK_SECRET = "integration-callback-secret"
 JOB_TIMEOUT = float(os.environ.get("INTEGRATION_JOB_TIMEOUT", "240"))
 
 
@@ -107,7 +106,6 @@ def stack(django_db_setup, tmp_path_factory) -> Iterator[Stack]:
         "GENERATION_QUEUED_DEADLINE_SECONDS": "10",
         "GENERATION_SWEEP_INTERVAL_SECONDS": "3",
         "GENERATION_CALLBACK_ALLOW_PRIVATE": "1",
-        "GENERATION_CALLBACK_SECRET": CALLBACK_SECRET,
         "GENERATION_CALLBACK_BACKOFF_SECONDS": "0.5",
         "LOG_LEVEL": "WARNING",
     }

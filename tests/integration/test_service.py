@@ -10,7 +10,7 @@ import pytest
 
 from assistant.chat.callbacks import SIGNATURE_HEADER, callback_signature_valid
 from tests.chat.receiver import CallbackReceiver
-from tests.integration.conftest import CALLBACK_SECRET, JOB_TIMEOUT, wait_for_job
+from tests.integration.conftest import JOB_TIMEOUT, wait_for_job
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -132,7 +132,8 @@ def test_callback_delivered_to_a_local_receiver(account):
         assert receiver.received.wait(JOB_TIMEOUT), f"no callback in {JOB_TIMEOUT}s"
     assert len(receiver.requests) == 2  # refused once with 500, delivered on the retry
     headers, body = receiver.requests[-1]
-    assert callback_signature_valid(body=body, header=headers[SIGNATURE_HEADER], secret=CALLBACK_SECRET)
+    secret = alice.client.get("/callbacks/secret/").json()["secret"]  # alice's own signing secret
+    assert callback_signature_valid(body=body, header=headers[SIGNATURE_HEADER], secret=secret)
     payload = json.loads(body)
     assert payload["job"]["id"] == response.json()["id"] and payload["job"]["status"] == "succeeded"
     job = wait_for_job(alice.client, response.json()["id"], until=lambda job: job["callback_status"] == "delivered")
