@@ -1,7 +1,11 @@
-"""Per-user callback signing secrets: created on first use, replaced on rotation."""
+"""Per-user callback signing secrets: created on first use, replaced on rotation.
+
+The secret is stored as is (HMAC signing needs the raw key). Each change is a single INSERT or UPDATE, so
+concurrent first uses and rotations need no lock, on PostgreSQL and on the embedded SQLite database alike.
+"""
 import secrets
 
-from django.db import transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
 from assistant.models import CallbackSigningSecret
@@ -19,12 +23,12 @@ def callback_secret_get(*, user_id: int) -> CallbackSigningSecret:
     return signing_secret
 
 
-@transaction.atomic
 def callback_secret_rotate(*, user_id: int) -> CallbackSigningSecret:
     """Replace the user's signing secret: callbacks delivered from now on are signed with the new one."""
-    signing_secret = callback_secret_get(user_id=user_id)
-    signing_secret = CallbackSigningSecret.objects.select_for_update().get(pk=signing_secret.pk)
-    signing_secret.secret = _new_secret()
-    signing_secret.rotated_at = timezone.now()
-    signing_secret.save(update_fields=["secret", "rotated_at"])
-    return signing_secret
+    secret, now = _new_secret(), timezone.now()
+    if not CallbackSigningSecret.objects.filter(user_id=user_id).update(secret=secret, rotated_at=now):
+        try:
+            return CallbackSigningSecret.objects.create(user_id=user_id, secret=secret, rotated_at=now)
+        except IntegrityError:  # created meanwhile by a first use: replace that one
+            CallbackSigningSecret.objects.filter(user_id=user_id).update(secret=secret, rotated_at=now)
+    return CallbackSigningSecret.objects.get(user_id=user_id)

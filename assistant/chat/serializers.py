@@ -71,3 +71,7 @@ class CallbackSecretSerializer(serializers.ModelSerializer):
         model = CallbackSigningSecret
         fields = ["secret", "rotated_at"]
         read_only_fields = fields
+        extra_kwargs = {
+            "secret": {"help_text": "64 hex characters: the HMAC-SHA256 key of your callbacks' signatures."},
+            "rotated_at": {"help_text": "When this secret was created (first use or last rotation)."},
+        }

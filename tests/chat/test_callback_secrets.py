@@ -1,5 +1,6 @@
 """Each user's callbacks are signed with that user's own secret, which they can read and rotate."""
 import re
+import threading
 
 import pytest
 
@@ -51,8 +52,51 @@ def test_anonymous_clients_get_401(api_client):
 
 
 def test_only_get_and_post_are_allowed(alice_client):
-    assert alice_client.post(SECRET_URL).status_code == 405
-    assert alice_client.get(ROTATE_URL).status_code == 405
+    for response in (alice_client.post(SECRET_URL), alice_client.get(ROTATE_URL)):
+        assert response.status_code == 405 and response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_repeated_rotations_each_give_a_new_secret(alice, alice_client):
+    rotated = {alice_client.post(ROTATE_URL).json()["secret"] for _ in range(3)}
+    assert len(rotated) == 3
+    assert alice_client.get(SECRET_URL).json()["secret"] in rotated
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_first_uses_and_rotations_all_succeed_with_one_row(alice):
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        pytest.skip("the in-memory SQLite test database fails concurrent writers at once ('table is locked')")
+    from assistant.chat.callback_secrets import callback_secret_get, callback_secret_rotate
+    from assistant.models import CallbackSigningSecret
+
+    errors, start = [], threading.Barrier(8)
+
+    def use(index):
+        try:
+            start.wait()
+            (callback_secret_rotate if index % 2 else callback_secret_get)(user_id=alice.pk)
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=use, args=(index,)) for index in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert CallbackSigningSecret.objects.filter(user_id=alice.pk).count() == 1
+
+
+def test_deleting_the_user_deletes_the_secret(bob, bob_client):
+    from assistant.models import CallbackSigningSecret
+
+    bob_client.get(SECRET_URL)
+    bob.delete()
+    assert not CallbackSigningSecret.objects.filter(user_id=bob.pk).exists()
 
 
 @pytest.mark.django_db
@@ -63,6 +107,7 @@ def test_callbacks_are_signed_with_the_owners_secret_only(
         submit_with_callback(alice_client, conversation.pk, receiver.url)
     headers, body = receiver.requests[-1]
     signature = headers[SIGNATURE_HEADER]
+    assert alice_client.get(SECRET_URL).json()["secret"].encode() not in body
     assert callback_signature_valid(body=body, header=signature, secret=alice_client.get(SECRET_URL).json()["secret"])
     assert not callback_signature_valid(body=body, header=signature, secret=bob_client.get(SECRET_URL).json()["secret"])
 
