@@ -1,11 +1,14 @@
 """Each user's callbacks are signed with that user's own secret, which they can read and rotate."""
 import re
-import threading
 
 import pytest
+from django.db import connection
 
+from assistant.chat.callback_secrets import callback_secret_get, callback_secret_rotate
 from assistant.chat.callbacks import SIGNATURE_HEADER, callback_signature_valid
+from assistant.models import CallbackSigningSecret
 from tests.chat.receiver import CallbackReceiver
+from tests.concurrency import run_at_once
 
 SECRET_URL = "/api/v1/callbacks/secret/"
 ROTATE_URL = "/api/v1/callbacks/secret/rotate/"
@@ -64,36 +67,14 @@ def test_repeated_rotations_each_give_a_new_secret(alice, alice_client):
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_first_uses_and_rotations_all_succeed_with_one_row(alice):
-    from django.db import connection
-
     if connection.vendor == "sqlite":
         pytest.skip("the in-memory SQLite test database fails concurrent writers at once ('table is locked')")
-    from assistant.chat.callback_secrets import callback_secret_get, callback_secret_rotate
-    from assistant.models import CallbackSigningSecret
-
-    errors, start = [], threading.Barrier(8)
-
-    def use(index):
-        try:
-            start.wait()
-            (callback_secret_rotate if index % 2 else callback_secret_get)(user_id=alice.pk)
-        except Exception as exc:  # noqa: BLE001 - collected for the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=use, args=(index,)) for index in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    outcomes = run_at_once(lambda index: (callback_secret_rotate if index % 2 else callback_secret_get)(user_id=alice.pk), 8)
+    assert [outcome for outcome in outcomes if isinstance(outcome, Exception)] == []
     assert CallbackSigningSecret.objects.filter(user_id=alice.pk).count() == 1
 
 
 def test_deleting_the_user_deletes_the_secret(bob, bob_client):
-    from assistant.models import CallbackSigningSecret
-
     bob_client.get(SECRET_URL)
     bob.delete()
     assert not CallbackSigningSecret.objects.filter(user_id=bob.pk).exists()

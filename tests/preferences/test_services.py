@@ -1,9 +1,7 @@
 """Service rules: versions, the active limit (also under concurrency), and the generation selector."""
-import threading
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
 
 from assistant.errors import LimitExceeded, PreconditionFailed
 from preferences.models import Principle, PrincipleVersion
@@ -15,6 +13,7 @@ from preferences.services import (
     principle_update,
     principle_version_restore,
 )
+from tests.concurrency import run_at_once
 from tests.factories import PrincipleFactory, UserFactory
 
 LIST = "/api/v1/principles/"
@@ -80,25 +79,10 @@ def test_active_limit_holds_under_concurrent_creates(settings, transactional_db)
     """Owner-row locking serialises the count check: two racing creates cannot both take the last slot."""
     settings.MAX_ACTIVE_PRINCIPLES_PER_USER = 1
     owner = UserFactory(username="racer")
-    barrier = threading.Barrier(4)
-    outcomes: list[str] = []
-
-    def create(index: int) -> None:
-        barrier.wait()
-        try:
-            principle_create(owner=owner, text=f"racer {index}")
-            outcomes.append("created")
-        except LimitExceeded:
-            outcomes.append("refused")
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=create, args=(index,)) for index in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(outcomes) == ["created", "refused", "refused", "refused"]
+    outcomes = run_at_once(lambda index: principle_create(owner=owner, text=f"racer {index}"), 4)
+    refused = [outcome for outcome in outcomes if isinstance(outcome, LimitExceeded)]
+    created = [outcome for outcome in outcomes if isinstance(outcome, Principle)]
+    assert (len(created), len(refused)) == (1, 3), outcomes
     assert Principle.objects.filter(owner=owner, active=True).count() == 1
 
 
