@@ -5,7 +5,6 @@ from typing import Any
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.urls import reverse
-from django.utils.cache import add_never_cache_headers
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -20,9 +19,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from assistant.chat import callback_secrets, selectors, services
+from assistant.chat import selectors, services
 from assistant.chat.renderers import EventStreamRenderer
-from assistant.chat.serializers import CallbackSecretSerializer, ConversationSerializer, JobSerializer, MessageSerializer
+from assistant.chat.serializers import ConversationSerializer, JobSerializer, MessageSerializer
 from assistant.chat.streaming import job_event_stream
 from assistant.chat.throttles import GenerationThrottle
 from assistant.errors import ApplicationError, ResourceNotFound
@@ -276,29 +275,3 @@ def event_stream_response(stream) -> StreamingHttpResponse:
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
-
-
-def _secret_response(signing_secret) -> Response:
-    response = Response(CallbackSecretSerializer(signing_secret).data)
-    add_never_cache_headers(response)  # a credential: no cache may keep it
-    return response
-
-
-class CallbackSecretApi(APIView):
-    @extend_schema(operation_id="callback_secret_retrieve", responses={
-        200: OpenApiResponse(CallbackSecretSerializer, description=(
-            "Your callback signing secret (created on first request): every callback of your jobs carries "
-            "`X-Principled-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, \"<t>.<raw body>\")>`.")),
-        **error_responses(401),
-    })
-    def get(self, request: Request) -> Response:
-        return _secret_response(callback_secrets.callback_secret_get(user_id=request.user.pk))
-
-
-class CallbackSecretRotateApi(APIView):
-    @extend_schema(operation_id="callback_secret_rotate", request=None, responses={
-        200: OpenApiResponse(CallbackSecretSerializer, description="The new secret; callbacks from now on use it."),
-        **error_responses(401),
-    })
-    def post(self, request: Request) -> Response:
-        return _secret_response(callback_secrets.callback_secret_rotate(user_id=request.user.pk))

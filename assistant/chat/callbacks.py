@@ -189,8 +189,9 @@ def _post_once(target: CallbackTarget, *, body: bytes, headers: dict[str, str], 
 
 
 def callback_post(*, url: str, body: bytes, job_id: str, secret: str) -> None:
-    """POST the body, signed with `secret`, once; raise CallbackDeliveryFailed on a transport error, a non-2xx answer, or no
-    answer within GENERATION_CALLBACK_TIMEOUT_SECONDS in all (connect, send and the status line and headers)."""
+    """POST the body, signed with `secret`, once; raise CallbackDeliveryFailed on a transport error, a non-2xx
+    answer, or no answer within GENERATION_CALLBACK_TIMEOUT_SECONDS in all (connect, send and the status line
+    and headers)."""
     target = callback_target_resolve(url)  # again at delivery: DNS may have changed since submission
     headers = {
         "Content-Type": "application/json",

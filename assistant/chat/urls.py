@@ -1,7 +1,7 @@
 """Chat routes under /api/v1/."""
 from django.urls import path
 
-from assistant.chat import apis, openai_apis
+from assistant.chat import apis, callback_secret_apis, openai_apis
 
 urlpatterns = [
     path("conversations/", apis.ConversationListCreateApi.as_view(), name="conversation-list"),
@@ -12,7 +12,7 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/", apis.JobDetailApi.as_view(), name="job-detail"),
     path("jobs/<uuid:job_id>/cancel/", apis.JobCancelApi.as_view(), name="job-cancel"),
     path("jobs/<uuid:job_id>/stream/", apis.JobStreamApi.as_view(), name="job-stream"),
-    path("callbacks/secret/", apis.CallbackSecretApi.as_view(), name="callback-secret"),
-    path("callbacks/secret/rotate/", apis.CallbackSecretRotateApi.as_view(), name="callback-secret-rotate"),
+    path("callbacks/secret/", callback_secret_apis.CallbackSecretApi.as_view(), name="callback-secret"),
+    path("callbacks/secret/rotate/", callback_secret_apis.CallbackSecretRotateApi.as_view(), name="callback-secret-rotate"),
     path("chat/completions", openai_apis.ChatCompletionApi.as_view(), name="chat-completions"),
 ]
