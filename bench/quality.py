@@ -1,166 +1,322 @@
-"""Does Linear Alignment follow principles better than prompting, without wrecking fluency?
+"""Reply quality: do principles get followed, and do replies stay fluent and end on their own?
 
-    python -m bench.quality [--questions 8] [--max-new-tokens 48] [--alphas 1 2 3 5] [--data PATH]
+    python -m bench.quality [--split tune|report] [--questions 12] [--max-new-tokens 128|256]
+        [--backend llamacpp|torch|both] [--modes none prompt la] [--alphas 3 1 5]
+        [--principles bench/principles.json] [--only NAME ...] [--set key=value ...] [--guard SPEC ...]
 
-On questions from the personal-preference set, each principle below has an automatic check. Three modes are
-compared side by side: no principle, the principle in the system prompt (alpha = 0), and Linear Alignment at
-several alphas. Degeneration is the share of repeated word 3-grams in a reply (0 = none repeated).
+Questions come from the personal-preference set, split deterministically: questions at even positions of the
+file are the tuning half, odd positions the reported half (choose settings on `tune`, report `report`).
+Each principle of the principle file is paired with every question alone, and each combination (2 or 3
+principles in one request) too, with every principle of the combination scored. Modes: no principle,
+prompting (the principles in the system message, alpha 0), and Linear Alignment at each alpha.
+Per mode: graded adherence (0..1 per reply, mean in %), the degenerate share (replies whose repeated word
+4-gram share exceeds 0.3), distinct-2, the share of replies that end on their own (eos/stop rather than the
+token limit), mean length and tokens/s. `--set` passes generation settings to GenerationConfig.from_dict;
+`--guard` (EXPERIMENTAL, bench/guard.py) wraps a repetition guard around the engine's token choice.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import re
-from collections.abc import Callable
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from alignment_engine import GenerationConfig, GenerationRequest, GenerationResult, Principle  # noqa: E402
+from alignment_engine import DEFAULT_ALPHA, GenerationConfig, GenerationRequest, Principle  # noqa: E402
 from bench.common import default_data_path, load_questions, markdown_table  # noqa: E402
+from bench.guard import GuardSettings, guarded  # noqa: E402
+from bench.scoring import PrincipleSet, Reply, ScoredPrinciple, distinct_n, is_degenerate, load_principles  # noqa: E402
 
-FRENCH = set("le la les un une des et est en du de pour que qui dans pas vous nous il elle sont avec sur au aux ce ces plus votre vos être peut".split())
-ENGLISH = set("the a an and is are of to in for that with you your it this be can on as or by not".split())
-BULLET = re.compile(r"^\s*([-*•])\s+\S", re.MULTILINE)
-WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
-
-
-def words(text: str) -> list[str]:
-    return WORD.findall(text.lower())
+DEFAULT_PRINCIPLES = str(Path(__file__).with_name("principles.json"))
+SPLITS = ("tune", "report")
+MODES = ("none", "prompt", "la")
 
 
-def is_concise(result: GenerationResult) -> bool:
-    return len(words(result.text)) <= 25
+def split_questions(questions: Sequence[str], split: str) -> list[str]:
+    """Even file positions are the tuning half, odd positions the reported half."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}")
+    return list(questions[0 if split == "tune" else 1 :: 2])
 
 
-def is_verbose(result: GenerationResult) -> bool:
-    return result.finish_reason == "length"
-
-
-def is_french(result: GenerationResult) -> bool:
-    tokens = words(result.text)
-    return sum(w in FRENCH for w in tokens) > sum(w in ENGLISH for w in tokens)
-
-
-PIRATE = {"arr", "arrr", "ahoy", "matey", "mateys", "ye", "aye", "avast", "landlubber", "landlubbers", "yo", "ho", "booty", "hearty", "hearties", "sail", "ship", "captain", "treasure", "sea", "seas", "pirate", "pirates"}
-
-
-def is_pirate(result: GenerationResult) -> bool:
-    return sum(w in PIRATE for w in words(result.text)) >= 2
-
-
-def is_enthusiastic(result: GenerationResult) -> bool:
-    return "!" in result.text
-
-
-def is_uppercase(result: GenerationResult) -> bool:
-    letters = [c for c in result.text if c.isalpha()]
-    return bool(letters) and sum(c.isupper() for c in letters) >= 0.9 * len(letters)
-
-
-def is_bulleted(result: GenerationResult) -> bool:
-    return len(BULLET.findall(result.text)) >= 2
+def parse_setting(item: str) -> tuple[str, object]:
+    """"key=value" with a JSON value (numbers, true/false, lists), else the raw string."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--set needs key=value, got {item!r}")
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
 
 
 @dataclass(frozen=True)
-class Check:
-    name: str
-    principle: str
-    passes: Callable[[GenerationResult], bool]
+class Mode:
+    label: str
+    alpha: float | None  # None: no principle in the request at all
+
+    @property
+    def key(self) -> str:
+        return self.label
 
 
-CHECKS = [
-    Check("concise (<=25 words)", "Your answer should be concise as much as possible.", is_concise),
-    Check("verbose (hits the limit)", "Your answer should be verbose as much as possible.", is_verbose),
-    Check("French", "Always reply in French.", is_french),
-    Check("pirate (>=2 pirate words)", "Talk like a pirate.", is_pirate),
-    Check("enthusiastic (uses !)", "Be very enthusiastic and use exclamation marks.", is_enthusiastic),
-]
-# Checked too, but SmolLM2-135M follows neither in any mode (0 % everywhere), so they are off by default.
-EXTRA_CHECKS = [
-    Check("UPPERCASE", "Write your whole answer in uppercase letters.", is_uppercase),
-    Check("bullets (- or *)", "Format your answer as a bulleted list using dashes.", is_bulleted),
-]
+def build_modes(modes: Sequence[str], alphas: Sequence[float]) -> list[Mode]:
+    built = []
+    for mode in modes:
+        if mode == "none":
+            built.append(Mode("no principle", None))
+        elif mode == "prompt":
+            built.append(Mode("prompting (alpha 0)", 0.0))
+        elif mode == "la":
+            built.extend(
+                Mode(f"LA alpha {a:g}{' (default)' if a == DEFAULT_ALPHA else ''}", a) for a in alphas
+            )
+        else:
+            raise ValueError(f"unknown mode {mode!r} ({', '.join(MODES)})")
+    return built
 
 
-def repeated_trigram_rate(text: str) -> float:
-    tokens = words(text)
-    trigrams = [tuple(tokens[i : i + 3]) for i in range(len(tokens) - 2)]
-    return 1 - len(set(trigrams)) / len(trigrams) if trigrams else 0.0
+def principle_sets(principles: PrincipleSet) -> list[tuple[str, ...]]:
+    """Every single principle, then every combination, as tuples of names."""
+    return [(p.name,) for p in principles.principles] + list(principles.combinations)
 
 
-def run(engine, questions: list[str], alphas: list[float], config: dict, batch_size: int, checks: list[Check]) -> dict:
-    """Generates every (mode, principle, question) reply with generate_batch; returns results by key."""
-    from tqdm import tqdm
+@dataclass
+class Record:
+    """One generated reply with what it was asked for."""
 
-    jobs: list[tuple[tuple, GenerationRequest]] = []
+    backend: str
+    guard: str
+    mode: str
+    names: tuple[str, ...]
+    question: int
+    reply: Reply
+    seconds: float = 0.0
+
+
+def generate(
+    engine,
+    principles: PrincipleSet,
+    questions: list[str],
+    modes: list[Mode],
+    settings: dict,
+    guard: GuardSettings,
+    batch_size: int,
+) -> tuple[list[Record], float]:
+    """Every (mode, principle set, question) reply of one backend under one guard; returns them and the wall s."""
+    jobs: list[tuple[Mode, tuple[str, ...], int, GenerationRequest]] = []
     for index, question in enumerate(questions):
         messages = [{"role": "user", "content": question}]
-        jobs.append((("none", None, index), GenerationRequest(messages=messages, config=GenerationConfig(**config))))
-        for check in checks:
-            for alpha in [0.0, *alphas]:
-                request = GenerationRequest(
-                    messages=messages, principles=[Principle(check.principle)],
-                    config=GenerationConfig(**{**config, "alpha": alpha}),
-                )
-                jobs.append(((alpha, check.name, index), request))
-    results = {}
-    with tqdm(total=len(jobs), unit="reply") as progress:
+        for mode in modes:
+            config = GenerationConfig.from_dict({**settings, "alpha": mode.alpha or 0.0})
+            if mode.alpha is None:
+                jobs.append((mode, (), index, GenerationRequest(messages=messages, config=config)))
+                continue
+            for names in principle_sets(principles):
+                texts = [Principle(principles.by_name(name).text) for name in names]
+                jobs.append((mode, names, index, GenerationRequest(messages=messages, principles=texts, config=config)))
+    records: list[Record] = []
+    started = time.perf_counter()
+    with guarded(engine, guard):
         for start in range(0, len(jobs), batch_size):
             chunk = jobs[start : start + batch_size]
-            for (key, _), result in zip(chunk, engine.generate_batch([request for _, request in chunk])):
-                results[key] = result
-            progress.update(len(chunk))
-    return results
+            chunk_started = time.perf_counter()
+            results = engine.generate_batch([job[3] for job in chunk])
+            seconds = time.perf_counter() - chunk_started
+            for (mode, names, index, _), result in zip(chunk, results):
+                reply = Reply(result.text, result.finish_reason, result.tokens)
+                records.append(Record(engine.backend, guard.name, mode.key, names, index, reply, seconds))
+            done = min(start + batch_size, len(jobs))
+            print(f"  [{engine.backend} {guard.name}] {done}/{len(jobs)} replies, {time.perf_counter() - started:.0f}s",
+                  file=sys.stderr, flush=True)
+    return records, time.perf_counter() - started
 
 
-def table(results: dict, questions: list[str], alphas: list[float], checks: list[Check]) -> str:
-    modes = [("no principle", "none"), ("prompt only (alpha=0)", 0.0), *((f"LA alpha={a:g}", a) for a in alphas)]
-    header = ["mode", *(c.name for c in checks), "mean adherence", "repeated 3-grams", "mean tokens"]
+def mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
+def percent(value: float) -> str:
+    return "-" if value != value else f"{value:.0%}"
+
+
+def adherence(records: list[Record], principle: ScoredPrinciple, size: int) -> list[float]:
+    """Scores of `principle` over the replies whose request held `size` principles including it (size 1: alone;
+    for the no-principle mode every reply is scored against every principle)."""
+    scores = []
+    for record in records:
+        if record.names == () and size == 1:
+            scores.append(principle.score(record.reply))
+        elif len(record.names) == size and principle.name in record.names:
+            scores.append(principle.score(record.reply))
+    return scores
+
+
+def summary_table(records: list[Record], principles: PrincipleSet, modes: list[Mode], wall: dict) -> str:
+    sizes = sorted({len(c) for c in principles.combinations})
+    header = [
+        "backend", "guard", "mode", "mean adherence (1 principle)",
+        *(f"adherence in {size}-principle sets" for size in sizes),
+        "degenerate", "distinct-2", "ended on its own", "mean tokens", "tokens/s",
+    ]
     rows = []
-    for label, mode in modes:
-        rates, replies = [], []
-        for check in checks:
-            picked = [results[(mode, None if mode == "none" else check.name, i)] for i in range(len(questions))]
-            rates.append(sum(check.passes(r) for r in picked) / len(picked))
-            replies.extend(picked)
-        rows.append([
-            label, *(f"{rate:.0%}" for rate in rates), f"{sum(rates) / len(rates):.0%}",
-            f"{sum(repeated_trigram_rate(r.text) for r in replies) / len(replies):.3f}",
-            f"{sum(r.tokens for r in replies) / len(replies):.1f}",
-        ])
+    for (backend, guard), group in grouped(records, lambda r: (r.backend, r.guard)).items():
+        tokens_per_second = sum(r.reply.tokens for r in group) / wall[(backend, guard)]
+        for mode in modes:
+            picked = [r for r in group if r.mode == mode.key]
+            if not picked:
+                continue
+            single = mean([mean(adherence(picked, p, 1)) for p in principles.principles])
+            in_sets = []
+            for size in sizes:
+                members = [p for p in principles.principles if any(p.name in c for c in principles.combinations
+                                                                   if len(c) == size)]
+                in_sets.append(percent(mean([s for p in members for s in adherence(picked, p, size)]))
+                               if mode.alpha is not None else "-")
+            rows.append([
+                backend, guard, mode.label, percent(single), *in_sets,
+                percent(mean([is_degenerate(r.reply.text) for r in picked])),
+                f"{mean([distinct_n(r.reply.text, 2) for r in picked]):.3f}",
+                percent(mean([r.reply.ended for r in picked])),
+                f"{mean([r.reply.tokens for r in picked]):.1f}",
+                f"{tokens_per_second:.1f}" if mode is modes[0] else "",
+            ])
     return markdown_table(header, rows)
 
 
-def main() -> None:
+def principle_table(records: list[Record], principles: PrincipleSet, modes: list[Mode]) -> str:
+    """Adherence of each principle asked alone, per mode."""
+    header = ["backend", "guard", "mode", *(p.name for p in principles.principles)]
+    rows = []
+    for (backend, guard), group in grouped(records, lambda r: (r.backend, r.guard)).items():
+        for mode in modes:
+            picked = [r for r in group if r.mode == mode.key]
+            if picked:
+                rows.append([backend, guard, mode.label,
+                             *(percent(mean(adherence(picked, p, 1))) for p in principles.principles)])
+    return markdown_table(header, rows)
+
+
+def combination_table(records: list[Record], principles: PrincipleSet, modes: list[Mode]) -> str:
+    """Per combination: each member's adherence inside the set, and its adherence when asked alone."""
+    header = ["backend", "guard", "mode", "set", "adherence per principle in the set (alone)", "set mean", "degenerate",
+              "ended"]
+    rows = []
+    for (backend, guard), group in grouped(records, lambda r: (r.backend, r.guard)).items():
+        for mode in modes:
+            if mode.alpha is None:
+                continue
+            picked = [r for r in group if r.mode == mode.key]
+            for combo in principles.combinations:
+                in_set = [r for r in picked if r.names == combo]
+                if not in_set:
+                    continue
+                members = [principles.by_name(name) for name in combo]
+                parts, means = [], []
+                for member in members:
+                    inside = mean([member.score(r.reply) for r in in_set])
+                    alone = mean([member.score(r.reply) for r in picked if r.names == (member.name,)])
+                    parts.append(f"{member.name} {percent(inside)} ({percent(alone)})")
+                    means.append(inside)
+                rows.append([backend, guard, mode.label, " + ".join(combo), "; ".join(parts), percent(mean(means)),
+                             percent(mean([is_degenerate(r.reply.text) for r in in_set])),
+                             percent(mean([r.reply.ended for r in in_set]))])
+    return markdown_table(header, rows)
+
+
+def grouped(records: list[Record], key) -> dict:
+    groups: dict = defaultdict(list)
+    for record in records:
+        groups[key(record)].append(record)
+    return dict(groups)
+
+
+def save(path: str, records: list[Record], questions: list[str]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        for r in records:
+            row = {"backend": r.backend, "guard": r.guard, "mode": r.mode, "principles": list(r.names),
+                   "question": questions[r.question], "question_index": r.question, "text": r.reply.text,
+                   "finish_reason": r.reply.finish_reason, "tokens": r.reply.tokens}
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=default_data_path())
-    parser.add_argument("--questions", type=int, default=8, help="how many questions (the file has 200)")
-    parser.add_argument("--max-new-tokens", type=int, default=48)
-    parser.add_argument("--alphas", type=float, nargs="+", default=[1.0, 2.0, 3.0, 5.0])
-    parser.add_argument("--repetition-penalty", type=float, default=1.0)
+    parser.add_argument("--split", choices=SPLITS, default="tune")
+    parser.add_argument("--questions", type=int, default=8, help="questions of the split (each half has 100)")
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--backend", choices=("llamacpp", "torch", "both"), default="llamacpp")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--alphas", type=float, nargs="+", default=[DEFAULT_ALPHA, 1.0, 5.0],
+                        help="Linear Alignment strengths (the default and two others)")
+    parser.add_argument("--principles", default=DEFAULT_PRINCIPLES, help="principle file (JSON, see bench/principles.json)")
+    parser.add_argument("--only", nargs="+", help="only these principles (combinations keep only fully kept ones)")
+    parser.add_argument("--no-combinations", action="store_true")
+    parser.add_argument("--set", dest="settings", action="append", type=parse_setting, default=[], metavar="KEY=VALUE",
+                        help="generation setting for GenerationConfig.from_dict (repeatable)")
+    parser.add_argument("--guard", action="append", type=GuardSettings.parse, metavar="SPEC",
+                        help="EXPERIMENTAL repetition guard variant (repeatable; 'off' = none), e.g. "
+                             "'dry08:dry_multiplier=0.8,dry_breakers=none,placement=streams'")
     parser.add_argument("--batch-size", type=int, default=32, help="requests per generate_batch call")
     parser.add_argument("--model", default=None)
     parser.add_argument("--device", default=None)
     parser.add_argument("--save", help="write every reply as JSONL here")
-    parser.add_argument("--extra-checks", action="store_true", help="also score UPPERCASE and bullet lists")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def selected_principles(args: argparse.Namespace) -> PrincipleSet:
+    principles = load_principles(args.principles)
+    if args.only:
+        unknown = set(args.only) - {p.name for p in principles.principles}
+        if unknown:
+            raise SystemExit(f"--only: unknown principles {sorted(unknown)}")
+        kept = [p for p in principles.principles if p.name in args.only]
+        combos = [c for c in principles.combinations if set(c) <= set(args.only)]
+        principles = PrincipleSet(kept, combos)
+    if args.no_combinations:
+        principles = PrincipleSet(principles.principles, [])
+    return principles
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
     from alignment_engine import load_engine
 
-    engine = load_engine(model=args.model, backend="torch", device=args.device)
-    questions = load_questions(args.data, args.questions)
-    config = {"max_new_tokens": args.max_new_tokens, "repetition_penalty": args.repetition_penalty}
-    checks = CHECKS + (EXTRA_CHECKS if args.extra_checks else [])
-    results = run(engine, questions, args.alphas, config, args.batch_size, checks)
+    principles = selected_principles(args)
+    questions = split_questions(load_questions(args.data), args.split)[: args.questions]
+    modes = build_modes(args.modes, args.alphas)
+    settings = {**dict(args.settings), "max_new_tokens": args.max_new_tokens}
+    GenerationConfig.from_dict({**settings, "alpha": 0.0})  # fail before loading anything
+    guards = args.guard or [GuardSettings()]
+    backends = ["llamacpp", "torch"] if args.backend == "both" else [args.backend]
+    records: list[Record] = []
+    wall: dict = {}
+    for backend in backends:
+        engine = load_engine(model=args.model, backend=backend, device=args.device)
+        for guard in guards:
+            generated, seconds = generate(engine, principles, questions, modes, settings, guard, args.batch_size)
+            records.extend(generated)
+            wall[(engine.backend, guard.name)] = seconds
     if args.save:
-        with open(args.save, "w", encoding="utf-8") as handle:
-            for (mode, check, index), result in results.items():
-                row = {"mode": mode, "check": check, "question": questions[index], "text": result.text}
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    print(f"model={engine.model_id} questions={len(questions)} max_new_tokens={args.max_new_tokens} "
-          f"repetition_penalty={args.repetition_penalty} (greedy, T=0.5, top_p=0.8)")
-    print(table(results, questions, args.alphas, checks))
+        save(args.save, records, questions)
+    extra = " ".join(f"{k}={v}" for k, v in args.settings)
+    print(f"split={args.split} questions={len(questions)} max_new_tokens={args.max_new_tokens} "
+          f"principles={args.principles} ({len(principles.principles)} + {len(principles.combinations)} sets) "
+          f"{extra or 'engine defaults'}")
+    for guard in guards:
+        if guard.active:
+            print(f"guard {guard.name}: {guard}")
+    print("\n" + summary_table(records, principles, modes, wall))
+    print("\n" + principle_table(records, principles, modes))
+    if principles.combinations:
+        print("\n" + combination_table(records, principles, modes))
 
 
 if __name__ == "__main__":
