@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/principled
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test install services model bench-quality bench-speed bench-service clean
+.PHONY: run test lint install services model bench-quality bench-speed bench-service clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,12 @@ model: install
 services:
 	bash scripts/services.sh
 
-test: install services
+# Lint and the layer contracts (pyproject.toml): a breach fails `make test`.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+test: install services lint
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
 
 run: install

@@ -77,7 +77,6 @@ class GenerationJob(models.Model):
     # What the worker runs: a snapshot taken at submission, so a job is reproducible and self-contained.
     input_messages = models.JSONField(help_text="Messages passed to the engine: [{role, content}].")
     settings = models.JSONField(default=dict, help_text="GenerationConfig fields used (alpha included).")
-    alpha = models.FloatField()
     principle_versions = models.JSONField(
         default=list, help_text="Principle versions applied: [{version_id, principle_id, text, weight}].",
     )
@@ -131,6 +130,15 @@ class GenerationJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED_STATUSES
+
+    @property
+    def alpha(self) -> float:
+        """The steering strength used, stored once, in `settings`."""
+        return float(self.settings["alpha"])
+
+    @alpha.setter
+    def alpha(self, value: float) -> None:
+        self.settings = {**self.settings, "alpha": float(value)}
 
 
 class Reply(models.Model):

@@ -1,20 +1,19 @@
-"""Root URL configuration: admin, health, OpenAPI, and the versioned API."""
-from django.contrib import admin
-from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+"""Chat routes under /api/v1/."""
+from django.urls import path
+
+from assistant import apis, callback_secret_apis, openai_apis
 
 urlpatterns = [
-    path("admin/", admin.site.urls),
-    path("", include("assistant.health")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/v1/auth/", include("assistant.auth")),
-    path("api/v1/", include("preferences.urls")),
-    path("api/v1/", include("assistant.chat.urls")),
-    path("v1/", include("assistant.chat.openai_urls")),
+    path("conversations/", apis.ConversationListCreateApi.as_view(), name="conversation-list"),
+    path("conversations/<uuid:conversation_id>/", apis.ConversationDetailApi.as_view(), name="conversation-detail"),
+    path("conversations/<uuid:conversation_id>/messages/", apis.MessageListCreateApi.as_view(),
+         name="conversation-messages"),
+    path("jobs/", apis.JobListApi.as_view(), name="job-list"),
+    path("jobs/<uuid:job_id>/", apis.JobDetailApi.as_view(), name="job-detail"),
+    path("jobs/<uuid:job_id>/cancel/", apis.JobCancelApi.as_view(), name="job-cancel"),
+    path("jobs/<uuid:job_id>/stream/", apis.JobStreamApi.as_view(), name="job-stream"),
+    path("callbacks/secret/", callback_secret_apis.CallbackSecretApi.as_view(), name="callback-secret"),
+    path("callbacks/secret/rotate/", callback_secret_apis.CallbackSecretRotateApi.as_view(),
+         name="callback-secret-rotate"),
+    path("chat/completions", openai_apis.ChatCompletionApi.as_view(), name="chat-completions"),
 ]
-
-handler400 = "assistant.errors.bad_request"
-handler403 = "assistant.errors.permission_denied"
-handler404 = "assistant.errors.page_not_found"
-handler500 = "assistant.errors.server_error"

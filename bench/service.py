@@ -44,7 +44,7 @@ def stack_env(batch_size: int) -> dict[str, str]:
     return {
         **os.environ,
         "PYTHONPATH": str(ROOT),
-        "DJANGO_SETTINGS_MODULE": "assistant.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         "SECRET_KEY": "bench-only-secret",
         "DEBUG": "0",
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
@@ -84,7 +84,7 @@ class Processes:
                                               start_new_session=True)
 
     def start_worker(self, name: str) -> None:
-        self.start(name, [PY, "-m", "celery", "-A", "worker.celery_app", "worker", "-Q", "generation,callbacks",
+        self.start(name, [PY, "-m", "celery", "-A", "config.celery_app", "worker", "-Q", "generation,callbacks",
                           "--pool", "prefork", "--concurrency", "1", "-n", f"{name}@%h", "--loglevel", "INFO",
                           "--without-gossip", "--without-mingle"])
         deadline = time.monotonic() + 300
@@ -245,7 +245,7 @@ def main() -> None:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     try:
-        processes.start("web", [PY, "-m", "uvicorn", "assistant.asgi:application", "--host", "127.0.0.1",
+        processes.start("web", [PY, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
                                 "--port", str(port), "--log-level", "warning", "--no-access-log"])
         deadline = time.monotonic() + 60
         while True:

@@ -9,9 +9,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from assistant.openapi import error_responses
-from assistant.pagination import BoundedLimitOffsetPagination
-from assistant.strict_input import (
+from core.openapi import error_responses
+from core.pagination import BoundedLimitOffsetPagination
+from core.strict_input import (
     JSONParser,
     StrictBooleanField,
     StrictCharField,

@@ -13,7 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max
 
-from assistant.errors import LimitExceeded, PreconditionFailed, ResourceNotFound
+from core.exceptions import LimitExceeded, PreconditionFailed, ResourceNotFound
 from preferences.models import Principle, PrincipleVersion
 
 VERSIONED_FIELDS = ("text", "title", "weight", "active")

@@ -49,13 +49,13 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 if [ "$mode" = workers ]; then
-  "$PY" -m celery -A worker.celery_app worker -Q generation,callbacks --pool prefork --concurrency 1 \
+  "$PY" -m celery -A config.celery_app worker -Q generation,callbacks --pool prefork --concurrency 1 \
     -n "worker1@%h" --loglevel INFO >var/worker.log 2>&1 &
   pids+=($!)
-  "$PY" -m celery -A worker.celery_app beat --loglevel INFO -s var/celerybeat-schedule >var/beat.log 2>&1 &
+  "$PY" -m celery -A config.celery_app beat --loglevel INFO -s var/celerybeat-schedule >var/beat.log 2>&1 &
   pids+=($!)
 fi
-"$PY" -m uvicorn assistant.asgi:application --host "$HOST" --port "$PORT" --log-level warning &
+"$PY" -m uvicorn config.asgi:application --host "$HOST" --port "$PORT" --log-level warning &
 pids+=($!)
 
 for _ in $(seq 1 120); do

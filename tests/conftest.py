@@ -24,6 +24,16 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _stop_in_process_runner():
+    """A test that ran jobs in-process (the embedded mode) stops its sweep and pools before its database goes."""
+    yield
+    from worker.in_process import runner
+
+    if runner.started:
+        runner.shutdown()
+
+
 @pytest.fixture
 def alice(db):
     return UserFactory(username="alice")

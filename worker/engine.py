@@ -14,6 +14,8 @@ def get_engine() -> Engine:
         backend=settings.ENGINE_BACKEND or "auto",
         device=settings.ENGINE_DEVICE or None,
         dtype=settings.ENGINE_DTYPE or None,
+        threads=settings.ENGINE_THREADS,
+        cache_dir=settings.ENGINE_CACHE_DIR or None,
     )
 
 

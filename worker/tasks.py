@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers around the chat execution and callback services.
+"""Celery tasks: thin wrappers around the assistant's execution and callback services.
 
 Queues come from settings: CELERY_TASK_DEFAULT_QUEUE ("generation") and CELERY_TASK_ROUTES ("callbacks").
 
@@ -11,9 +11,10 @@ from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from assistant.chat.callback_services import callback_backoff_seconds, job_callback_deliver
-from assistant.chat.execution import job_run, jobs_requeue_stale
-from worker.engine import get_engine, worker_identity
+from assistant.callback_services import callback_backoff_seconds, job_callback_deliver
+from assistant.execution import jobs_requeue_stale
+from worker.engine import get_engine
+from worker.generation import job_run
 
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
@@ -37,7 +38,7 @@ def load_engine_in_single_process_worker(sender, **_kwargs) -> None:
              max_retries=5)
 def run_generation_job(job_id: str) -> None:
     """acks_late and reject_on_worker_lost come from settings: a dead worker's message is delivered again."""
-    job_run(job_id=job_id, worker_id=worker_identity())
+    job_run(job_id=job_id)
 
 
 @shared_task(bind=True, max_retries=None, autoretry_for=TRANSIENT_ERRORS, retry_backoff=True)

@@ -76,7 +76,7 @@ def scripted_engine(monkeypatch, settings) -> ScriptedEngine:
     """Eager Celery (tasks run inside the request that queues them) and the scripted engine."""
     settings.CELERY_TASK_ALWAYS_EAGER = True
     settings.GENERATION_IN_PROCESS = False
-    from worker.celery_app import app
+    from config.celery_app import app
 
     monkeypatch.setattr(app.conf, "task_always_eager", True)
     monkeypatch.setattr(app.conf, "task_eager_propagates", True)
@@ -101,6 +101,6 @@ def run_jobs(django_capture_on_commit_callbacks):
 
 @pytest.fixture
 def conversation(alice):
-    from assistant.chat.services import conversation_create
+    from assistant.services import conversation_create
 
     return conversation_create(user=alice, title="Trip")

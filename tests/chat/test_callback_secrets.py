@@ -4,8 +4,8 @@ import re
 import pytest
 from django.db import connection
 
-from assistant.chat.callback_secrets import callback_secret_get, callback_secret_rotate
-from assistant.chat.callbacks import SIGNATURE_HEADER, callback_signature_valid
+from assistant.callback_secrets import callback_secret_get, callback_secret_rotate
+from assistant.callbacks import SIGNATURE_HEADER, callback_signature_valid
 from assistant.models import CallbackSigningSecret
 from tests.chat.receiver import CallbackReceiver
 from tests.concurrency import run_at_once
@@ -69,7 +69,8 @@ def test_repeated_rotations_each_give_a_new_secret(alice, alice_client):
 def test_concurrent_first_uses_and_rotations_all_succeed_with_one_row(alice):
     if connection.vendor == "sqlite":
         pytest.skip("the in-memory SQLite test database fails concurrent writers at once ('table is locked')")
-    outcomes = run_at_once(lambda index: (callback_secret_rotate if index % 2 else callback_secret_get)(user_id=alice.pk), 8)
+    outcomes = run_at_once(
+        lambda index: (callback_secret_rotate if index % 2 else callback_secret_get)(user_id=alice.pk), 8)
     assert [outcome for outcome in outcomes if isinstance(outcome, Exception)] == []
     assert CallbackSigningSecret.objects.filter(user_id=alice.pk).count() == 1
 

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from assistant.chat.callback_services import job_callback_deliver, job_callback_deliver_with_retries
-from assistant.chat.callbacks import (
+from assistant.callback_services import job_callback_deliver
+from assistant.callbacks import (
     SIGNATURE_HEADER,
     CallbackDeliveryFailed,
     CallbackUrlRejected,
@@ -18,6 +18,7 @@ from assistant.chat.callbacks import (
 )
 from assistant.models import GenerationJob
 from tests.chat.receiver import CallbackReceiver
+from worker.in_process import job_callback_deliver_with_retries
 
 
 @pytest.mark.parametrize("url", [
@@ -49,7 +50,7 @@ def test_signature_round_trip_and_tamper():
 
 @pytest.mark.django_db
 def test_signed_callback_delivered_when_the_job_ends(alice_client, conversation, settings, run_jobs, monkeypatch):
-    from worker.celery_app import app
+    from config.celery_app import app
 
     monkeypatch.setattr(app.conf, "task_eager_propagates", False)  # eager apply() then runs the retries
     settings.GENERATION_CALLBACK_ALLOW_PRIVATE = True
@@ -70,7 +71,7 @@ def test_signed_callback_delivered_when_the_job_ends(alice_client, conversation,
 
 @pytest.mark.django_db
 def test_in_process_delivery_gives_up_after_max_attempts(alice, settings):
-    from assistant.chat.services import completion_submit
+    from assistant.services import completion_submit
 
     settings.GENERATION_CALLBACK_ALLOW_PRIVATE = True
     settings.GENERATION_CALLBACK_BACKOFF_SECONDS = 0
@@ -167,7 +168,7 @@ class TricklingReceiver:
 
 @pytest.mark.django_db
 def test_a_trickling_receiver_is_given_up_on_at_the_deadline(alice, settings):
-    from assistant.chat.services import completion_submit
+    from assistant.services import completion_submit
 
     settings.GENERATION_CALLBACK_ALLOW_PRIVATE = True
     settings.GENERATION_CALLBACK_TIMEOUT_SECONDS = 1
@@ -186,9 +187,8 @@ def test_a_trickling_receiver_is_given_up_on_at_the_deadline(alice, settings):
 def test_https_is_spoken_to_the_pinned_address(settings):
     """An https URL gets a TLS handshake: a plain-HTTP receiver fails it, so nothing is delivered."""
     settings.GENERATION_CALLBACK_ALLOW_PRIVATE = True
-    with CallbackReceiver() as receiver:
-        with pytest.raises(CallbackDeliveryFailed):
-            callback_post(url=receiver.url.replace("http://", "https://"), body=b"{}", job_id="job", secret="s")
+    with CallbackReceiver() as receiver, pytest.raises(CallbackDeliveryFailed):
+        callback_post(url=receiver.url.replace("http://", "https://"), body=b"{}", job_id="job", secret="s")
     assert receiver.requests == []
 
 

@@ -1,6 +1,6 @@
 """The Celery app as workers see it: JSON only, late acks, one message held, time limits, queues, the sweep."""
+from config.celery_app import app
 from worker import tasks
-from worker.celery_app import app
 
 
 def test_delivery_guarantees_and_limits():

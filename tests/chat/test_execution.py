@@ -4,15 +4,15 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from assistant.chat import services
-from assistant.chat.execution import (
+from assistant import services
+from assistant.execution import (
     generation_request_build,
     job_claim,
     job_complete,
-    job_run,
     jobs_requeue_stale,
 )
 from assistant.models import GenerationJob, Reply
+from worker.generation import job_run
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 def queue(monkeypatch):
     """Capture what would be sent to the broker instead of running it."""
     sent = []
-    monkeypatch.setattr("assistant.chat.dispatch.job_enqueue", lambda *, job_id, countdown=0: sent.append(
+    monkeypatch.setattr("assistant.job_queue.job_enqueue", lambda *, job_id, countdown=0: sent.append(
         (str(job_id), countdown)))
     return sent
 
@@ -81,7 +81,7 @@ def test_batch_size_one_runs_only_the_job(alice, queue, scripted_engine, setting
 
 
 def test_cancel_requested_mid_generation(alice, queue, scripted_engine, monkeypatch):
-    from assistant.chat import execution
+    from assistant import execution
 
     job = new_job(alice, "one two three four five six")
     monkeypatch.setattr(execution._BatchMonitor, "CANCEL_POLL_SECONDS", 0)
@@ -103,7 +103,7 @@ def test_cancel_requested_mid_generation(alice, queue, scripted_engine, monkeypa
 def test_a_job_taken_over_mid_generation_stops_decoding_and_writes_nothing(alice, queue, scripted_engine, monkeypatch):
     import uuid
 
-    from assistant.chat import execution
+    from assistant import execution
 
     job = new_job(alice, "one two three four five six")
     monkeypatch.setattr(execution._BatchMonitor, "CANCEL_POLL_SECONDS", 0)
@@ -192,7 +192,7 @@ def test_a_refused_request_fails_alone_and_its_batch_mates_succeed(alice, bob, q
 
 
 def test_a_retry_starts_the_stream_over(alice, queue, scripted_engine):
-    from assistant.chat import events
+    from assistant import events
 
     scripted_engine.fail_with = RuntimeError("device lost")
     job = new_job(alice, "again")

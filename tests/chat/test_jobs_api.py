@@ -32,7 +32,7 @@ def test_cancel_queued_job(alice_client, conversation, django_capture_on_commit_
     assert response.status_code == 200
     assert response.json()["status"] == "cancelled"
     # the job's message, delivered later, finds it cancelled and does not run it
-    from assistant.chat.execution import job_run
+    from worker.generation import job_run
 
     job_run(job_id=job_id, worker_id="late-worker")
     job = GenerationJob.objects.get(pk=job_id)
@@ -42,7 +42,7 @@ def test_cancel_queued_job(alice_client, conversation, django_capture_on_commit_
 
 
 def test_cancel_running_job_asks_the_worker(alice, alice_client, conversation, django_capture_on_commit_callbacks):
-    from assistant.chat.execution import job_claim
+    from assistant.execution import job_claim
 
     job_id = submit(alice_client, conversation, django_capture_on_commit_callbacks, execute=False)
     job_claim(job_id=job_id, worker_id="w1")
@@ -90,9 +90,9 @@ def parse_sse(text: str) -> list[dict]:
 
 def test_stream_of_a_retried_job_says_restart(alice_client, conversation, scripted_engine, monkeypatch,
                                              django_capture_on_commit_callbacks):
-    from assistant.chat.execution import job_run
+    from worker.generation import job_run
 
-    monkeypatch.setattr("assistant.chat.dispatch.job_enqueue", lambda **kwargs: None)
+    monkeypatch.setattr("assistant.job_queue.job_enqueue", lambda **kwargs: None)
     job_id = submit(alice_client, conversation, django_capture_on_commit_callbacks, execute=False)
     scripted_engine.fail_with = RuntimeError("device lost")
     job_run(job_id=job_id, worker_id="w1")

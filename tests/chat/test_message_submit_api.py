@@ -85,7 +85,7 @@ def test_idempotency_key_returns_the_same_job(alice_client, conversation, run_jo
 
 
 def test_idempotency_keys_are_per_user(alice_client, bob, bob_client, conversation, run_jobs):
-    from assistant.chat.services import conversation_create
+    from assistant.services import conversation_create
 
     bobs = conversation_create(user=bob)
     with run_jobs():

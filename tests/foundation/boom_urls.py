@@ -2,7 +2,7 @@
 from django.urls import path
 from rest_framework.views import APIView
 
-from assistant.urls import handler400, handler403, handler404, handler500, urlpatterns  # noqa: F401
+from config.urls import handler400, handler403, handler404, handler500, urlpatterns  # noqa: F401
 
 
 def plain_boom(request):

@@ -5,7 +5,7 @@ from django.core.management import CommandError, call_command
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from assistant.auth import LoginThrottle
+from core.auth import LoginThrottle
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
 LOGIN = "/api/v1/auth/login/"

@@ -17,7 +17,7 @@ PROBE = (
 
 def _settings(**env: str) -> subprocess.CompletedProcess:
     clean = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "DEBUG", "SECRET_KEY"}}
-    clean.update(DJANGO_SETTINGS_MODULE="assistant.settings", **env)
+    clean.update(DJANGO_SETTINGS_MODULE="config.settings", **env)
     return subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=clean, capture_output=True, text=True,
                           timeout=120)
 

@@ -62,7 +62,7 @@ class Stack:
 
     def start_worker(self, name: str) -> subprocess.Popen:
         process = self.start(name, [
-            sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "-Q", "generation,callbacks",
+            sys.executable, "-m", "celery", "-A", "config.celery_app", "worker", "-Q", "generation,callbacks",
             "--pool", "solo", "-n", f"{name}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
         ])
         deadline = time.monotonic() + 180
@@ -91,7 +91,7 @@ def stack(django_db_setup, tmp_path_factory) -> Iterator[Stack]:
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
-        "DJANGO_SETTINGS_MODULE": "assistant.test_settings",
+        "DJANGO_SETTINGS_MODULE": "config.test_settings",
         "DATABASE_URL": database_url,
         "DB_CONN_MAX_AGE": "0",
         "REDIS_URL": redis_url,
@@ -115,9 +115,9 @@ def stack(django_db_setup, tmp_path_factory) -> Iterator[Stack]:
     port = _free_port()
     stack.base_url = f"http://127.0.0.1:{port}"
     try:
-        stack.start("web", [sys.executable, "-m", "uvicorn", "assistant.asgi:application", "--host", "127.0.0.1",
+        stack.start("web", [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
                             "--port", str(port), "--log-level", "warning"])
-        stack.start("beat", [sys.executable, "-m", "celery", "-A", "worker.celery_app", "beat", "--loglevel",
+        stack.start("beat", [sys.executable, "-m", "celery", "-A", "config.celery_app", "beat", "--loglevel",
                              "INFO", "-s", str(stack.logs / "beat-schedule")])
         deadline = time.monotonic() + 60
         while True:

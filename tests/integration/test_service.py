@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from assistant.chat.callbacks import SIGNATURE_HEADER, callback_signature_valid
+from assistant.callbacks import SIGNATURE_HEADER, callback_signature_valid
 from tests.chat.receiver import CallbackReceiver
 from tests.integration.conftest import JOB_TIMEOUT, wait_for_job
 

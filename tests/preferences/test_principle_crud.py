@@ -181,7 +181,7 @@ def test_page_size_is_capped():
     from rest_framework.request import Request
     from rest_framework.test import APIRequestFactory
 
-    from assistant.pagination import MAX_PAGE_SIZE, BoundedLimitOffsetPagination
+    from core.pagination import MAX_PAGE_SIZE, BoundedLimitOffsetPagination
 
     request = Request(APIRequestFactory().get(LIST, {"limit": 10**30}))
     assert BoundedLimitOffsetPagination().get_limit(request) == MAX_PAGE_SIZE

@@ -3,7 +3,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from assistant.errors import LimitExceeded, PreconditionFailed
+from core.exceptions import LimitExceeded, PreconditionFailed
 from preferences.models import Principle, PrincipleVersion
 from preferences.selectors import principle_versions_for_generation
 from preferences.services import (

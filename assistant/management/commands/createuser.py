@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from assistant.auth import token_issue
+from core.auth import token_issue
 
 
 class Command(BaseCommand):

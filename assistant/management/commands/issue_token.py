@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from assistant.auth import token_issue
+from core.auth import token_issue
 
 
 class Command(BaseCommand):

@@ -6,8 +6,9 @@ SQLite file and generation jobs run in-process, so a newcomer gets an aligned re
 from pathlib import Path
 
 import environ
-from alignment_engine.config import DEFAULT_ALPHA
 from django.core.exceptions import ImproperlyConfigured
+
+from alignment_engine.config import DEFAULT_ALPHA
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -44,7 +45,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "assistant.errors.RequestBodyLimitMiddleware",
+    "core.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # serves collected static files (admin) under gunicorn/uvicorn
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -55,9 +56,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "assistant.urls"
-WSGI_APPLICATION = "assistant.wsgi.application"
-ASGI_APPLICATION = "assistant.asgi.application"
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
 
 TEMPLATES = [
     {
@@ -78,7 +79,8 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)  # ASGI serves each request in its own thread: no persistent connections by default
+# ASGI serves each request in its own thread: no persistent connections by default.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -122,7 +124,7 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if SERVED_OVER_HTT
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-CSRF_FAILURE_VIEW = "assistant.errors.csrf_failure"
+CSRF_FAILURE_VIEW = "core.exception_handler.csrf_failure"
 
 # --- Request limits ---------------------------------------------------------------------------------------
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY_BYTES", default=256 * 1024)
@@ -135,11 +137,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
-        "assistant.strict_input.JSONParser",
+        "core.strict_input.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_PAGINATION_CLASS": "assistant.pagination.BoundedLimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -148,7 +150,7 @@ REST_FRAMEWORK = {
         "login": env("THROTTLE_LOGIN_RATE", default="10/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
-    "EXCEPTION_HANDLER": "assistant.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.exception_handler.api_exception_handler",
 }
 REST_KNOX = {
     "TOKEN_TTL": None,
@@ -171,9 +173,11 @@ ENGINE_MODEL = env("ENGINE_MODEL", default="")  # empty: the default SmolLM2-135
 ENGINE_BACKEND = env("ENGINE_BACKEND", default="auto")  # torch | llamacpp | auto
 ENGINE_DEVICE = env("ENGINE_DEVICE", default="")  # empty: cuda when present, else cpu
 ENGINE_DTYPE = env("ENGINE_DTYPE", default="")  # empty: engine default for the device
+ENGINE_THREADS = env.int("ENGINE_THREADS", default=None)  # CPU threads per engine; empty: the backend's default
+ENGINE_CACHE_DIR = env("ENGINE_CACHE_DIR", default="")  # converted-model cache; empty: ~/.cache/principled/models
 
-# >>> generation (issue 4 owns this block: chat, jobs, workers, streaming, callbacks)
-# Celery (worker/celery_app.py reads every CELERY_* setting). JSON only; a job's message is acknowledged
+# --- Generation: chat, jobs, workers, streaming, callbacks ---------------------------------------------
+# Celery (config/celery_app.py reads every CELERY_* setting). JSON only; a job's message is acknowledged
 # after the job ran, and re-queued when the worker process dies; one message held per worker process.
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
@@ -233,7 +237,6 @@ GENERATION_CALLBACK_ALLOW_PRIVATE = env.bool("GENERATION_CALLBACK_ALLOW_PRIVATE"
 GENERATION_CALLBACK_TIMEOUT_SECONDS = env.float("GENERATION_CALLBACK_TIMEOUT_SECONDS", default=10.0)
 GENERATION_CALLBACK_MAX_ATTEMPTS = env.int("GENERATION_CALLBACK_MAX_ATTEMPTS", default=6)
 GENERATION_CALLBACK_BACKOFF_SECONDS = env.float("GENERATION_CALLBACK_BACKOFF_SECONDS", default=2.0)
-# <<< generation
 
 LOGGING = {
     "version": 1,

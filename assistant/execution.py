@@ -10,7 +10,6 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Max, Q
@@ -18,15 +17,15 @@ from django.utils import timezone
 
 from alignment_engine import (
     Engine,
-    GenerationConfig,
     GenerationRequest,
     GenerationResult,
     InvalidParameterError,
-    Principle,
 )
-from assistant.chat import dispatch, events
-from assistant.chat.services import job_finished_notify
+from assistant import events, job_queue
+from assistant.exceptions import GenerationTimeLimitExceeded
+from assistant.generation_contract import generation_request_from_job
 from assistant.models import Conversation, GenerationJob, Message, Reply
+from assistant.services import job_finished_notify
 
 logger = logging.getLogger(__name__)
 Status = GenerationJob.Status
@@ -65,10 +64,8 @@ def jobs_claim_batch(*, job_id, worker_id: str, limit: int) -> list[GenerationJo
 
 
 def generation_request_build(*, job: GenerationJob) -> GenerationRequest:
-    return GenerationRequest(
-        messages=job.input_messages,
-        principles=[Principle(p["text"], p["weight"]) for p in job.principle_versions if p["weight"] > 0],
-        config=GenerationConfig.from_dict(job.settings),
+    return generation_request_from_job(
+        messages=job.input_messages, principle_versions=job.principle_versions, settings_used=job.settings,
     )
 
 
@@ -116,12 +113,10 @@ class _BatchMonitor:
             GenerationJob.objects.filter(pk=job.pk, claim_token=job.claim_token).update(heartbeat_at=timezone.now())
 
 
-def job_run(*, job_id, worker_id: str, engine: Engine | None = None) -> None:
-    """Run the job (and queued jobs batched with it) to an end state. Safe to call for any job id, any time."""
-    if engine is None:
-        from worker.engine import get_engine
+def job_run(*, job_id, worker_id: str, engine: Engine) -> None:
+    """Run the job (and queued jobs batched with it) to an end state. Safe to call for any job id, any time.
 
-        engine = get_engine()  # loaded before claiming, so a claim is never held through a model load
+    The caller loads the engine before calling, so a claim is never held through a model load."""
     jobs = jobs_claim_batch(job_id=job_id, worker_id=worker_id, limit=settings.GENERATION_BATCH_SIZE)
     runnable, requests = [], []
     for job in jobs:
@@ -134,7 +129,7 @@ def job_run(*, job_id, worker_id: str, engine: Engine | None = None) -> None:
         return
     try:
         _generate(engine, runnable, requests, worker_id=worker_id, restarted=False)
-    except SoftTimeLimitExceeded:
+    except GenerationTimeLimitExceeded:
         for job in runnable:
             job_fail(job=job, code="timeout", message="Generation exceeded the task time limit.")
     except Exception as exc:
@@ -146,7 +141,7 @@ def job_run(*, job_id, worker_id: str, engine: Engine | None = None) -> None:
         for job, request in zip(runnable, requests, strict=True):
             try:
                 _generate(engine, [job], [request], worker_id=worker_id, restarted=True)
-            except SoftTimeLimitExceeded:
+            except GenerationTimeLimitExceeded:
                 job_fail(job=job, code="timeout", message="Generation exceeded the task time limit.")
             except Exception as alone_exc:
                 _failed(job, alone_exc)
@@ -234,7 +229,7 @@ def job_release_or_fail(*, job: GenerationJob, code: str, message: str) -> None:
         error_code=code, error_message=message[:2000],
     )
     if released:
-        dispatch.job_enqueue(job_id=job.pk, countdown=countdown)
+        job_queue.job_enqueue(job_id=job.pk, countdown=countdown)
 
 
 def jobs_requeue_stale() -> list[str]:
@@ -255,7 +250,7 @@ def jobs_requeue_stale() -> list[str]:
         if GenerationJob.objects.filter(pk=job_id, status=Status.QUEUED, enqueued_at__lt=queued_before).update(
             enqueued_at=now
         ):
-            dispatch.job_enqueue(job_id=job_id)
+            job_queue.job_enqueue(job_id=job_id)
             requeued.append(str(job_id))
     for job in list(GenerationJob.objects.filter(status=Status.RUNNING, heartbeat_at__lt=running_before)):
         if job.attempts >= settings.GENERATION_MAX_ATTEMPTS:
@@ -264,7 +259,7 @@ def jobs_requeue_stale() -> list[str]:
         if GenerationJob.objects.filter(pk=job.pk, status=Status.RUNNING, claim_token=job.claim_token).update(
             status=Status.QUEUED, claim_token=None, worker_id="", enqueued_at=now,
         ):
-            dispatch.job_enqueue(job_id=job.pk)
+            job_queue.job_enqueue(job_id=job.pk)
             requeued.append(str(job.pk))
     if requeued:
         logger.warning("re-queued %d stale generation jobs: %s", len(requeued), requeued)

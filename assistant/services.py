@@ -15,12 +15,11 @@ from django.db.models import Count, Max, Sum
 from django.db.models.functions import Length
 from django.utils import timezone
 
-from alignment_engine import GenerationConfig, InvalidParameterError
-from assistant.chat import dispatch, events
-from assistant.chat.callbacks import CallbackUrlRejected, callback_url_check
-from assistant.chat.exceptions import Conflict, IdempotencyKeyReused, PayloadTooLarge
-from assistant.errors import ApplicationError
+from assistant import events, job_queue
+from assistant.callbacks import CallbackUrlRejected, callback_url_check
+from assistant.generation_contract import generation_settings_resolve, messages_validate, principles_applied
 from assistant.models import Conversation, GenerationJob, Message
+from core.exceptions import ApplicationError, Conflict, IdempotencyKeyReused, PayloadTooLarge
 from preferences.selectors import principle_versions_for_generation
 
 PENDING_STATUSES = (GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING)
@@ -43,39 +42,13 @@ def conversation_delete(*, conversation: Conversation) -> None:
     conversation.delete()
 
 
-def generation_settings_resolve(
-    *, requested: dict[str, Any], field_prefix: str = "settings.", field_aliases: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """Fill defaults, apply the max_new_tokens cap and validate with the engine's own config class.
-
-    Errors name the field as the client sent it: `field_prefix` + (its alias, or the config field name).
-    """
-    aliases = field_aliases or {}
-    values = {"alpha": settings.GENERATION_DEFAULT_ALPHA, "max_new_tokens": settings.GENERATION_DEFAULT_MAX_TOKENS}
-    values.update(requested)
-    cap = settings.GENERATION_MAX_TOKENS
-    max_new_tokens = values["max_new_tokens"]
-    if isinstance(max_new_tokens, int) and not isinstance(max_new_tokens, bool) and max_new_tokens > cap:
-        name = field_prefix + aliases.get("max_new_tokens", "max_new_tokens")
-        raise ApplicationError(f"{name} is capped at {cap}.", code="validation_error",
-                               fields={name: [f"Ensure this value is less than or equal to {cap}."]})
-    try:
-        config = GenerationConfig.from_dict(values)
-    except InvalidParameterError as exc:
-        raise ApplicationError(
-            f"Invalid generation setting {exc.field}.", code="validation_error",
-            fields={field_prefix + aliases.get(exc.field, exc.field): [exc.message]},
-        ) from None
-    return config.to_dict()
-
-
 def principles_snapshot(*, user: AbstractBaseUser) -> list[dict[str, Any]]:
     """The user's active principle versions, as recorded on a job and sent to the engine."""
-    return [
+    return principles_applied(
         {"version_id": version.id, "principle_id": version.principle_id, "text": version.text,
          "weight": float(version.weight)}
         for version in principle_versions_for_generation(user=user)
-    ]
+    )
 
 
 def _callback_url_validate(callback_url: str) -> None:
@@ -119,7 +92,7 @@ def _idempotent(
 
 def _job_create(**fields: Any) -> GenerationJob:
     job = GenerationJob.objects.create(enqueued_at=timezone.now(), **fields)
-    transaction.on_commit(lambda: dispatch.job_enqueue(job_id=job.id))
+    transaction.on_commit(lambda: job_queue.job_enqueue(job_id=job.id))
     return job
 
 
@@ -175,7 +148,7 @@ def message_submit(
         ]
         return _job_create(
             owner=user, conversation=locked, user_message=message, input_messages=input_messages,
-            settings=resolved, alpha=resolved["alpha"], principle_versions=principles_snapshot(user=user),
+            settings=resolved, principle_versions=principles_snapshot(user=user),
             callback_url=callback_url,
             callback_status=GenerationJob.CallbackStatus.PENDING if callback_url else "",
             idempotency_key=idempotency_key, request_fingerprint=fingerprint,
@@ -194,6 +167,7 @@ def completion_submit(
     fingerprint: str = "",
 ) -> tuple[GenerationJob, bool]:
     """Start a stateless (OpenAI-style) job on the given messages; principles default to the user's."""
+    messages_validate(messages)
     total_chars = sum(len(message["content"]) for message in messages)
     if total_chars > settings.GENERATION_MAX_CONVERSATION_CHARS:
         raise PayloadTooLarge(
@@ -214,12 +188,12 @@ def completion_submit(
         if principle_overrides is None:
             principle_versions = principles_snapshot(user=user)
         else:
-            principle_versions = [
+            principle_versions = principles_applied(
                 {"version_id": None, "principle_id": None, "text": item["text"], "weight": item["weight"]}
                 for item in principle_overrides
-            ]
+            )
         return _job_create(
-            owner=user, input_messages=messages, settings=resolved, alpha=resolved["alpha"],
+            owner=user, input_messages=messages, settings=resolved,
             principle_versions=principle_versions, idempotency_key=idempotency_key,
             request_fingerprint=fingerprint,
         )
@@ -254,6 +228,6 @@ def job_finished_notify(*, job: GenerationJob) -> None:
     def notify() -> None:
         events.job_events().publish(job_id, events.END, {"status": status})
         if has_callback:
-            dispatch.callback_enqueue(job_id=job_id)
+            job_queue.callback_enqueue(job_id=job_id)
 
     transaction.on_commit(notify)

@@ -17,18 +17,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from alignment_engine import GenerationRequest, InvalidParameterError
-from assistant.chat import selectors, services
-from assistant.chat.apis import IDEMPOTENCY_HEADER, event_stream_response, idempotency_key_from
-from assistant.chat.authentication import BearerTokenAuthentication
-from assistant.chat.exceptions import GenerationFailed, GenerationTimeout
-from assistant.chat.renderers import EventStreamRenderer
-from assistant.chat.streaming import Delta, Finished, Keepalive, job_updates, sse
-from assistant.chat.throttles import GenerationThrottle
-from assistant.errors import ApplicationError
+from assistant import selectors, services
+from assistant.apis import IDEMPOTENCY_HEADER, event_stream_response, idempotency_key_from
+from assistant.authentication import BearerTokenAuthentication
+from assistant.exceptions import GenerationFailed, GenerationTimeout
 from assistant.models import GenerationJob
-from assistant.openapi import ErrorSerializer, error_responses
-from assistant.strict_input import (
+from assistant.renderers import EventStreamRenderer
+from assistant.streaming import Delta, Finished, Keepalive, job_updates, sse
+from assistant.throttles import GenerationThrottle
+from core.openapi import ErrorSerializer, error_responses
+from core.strict_input import (
     StrictBooleanField,
     StrictCharField,
     StrictFloatField,
@@ -187,10 +185,6 @@ class ChatCompletionApi(APIView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         messages = [dict(message) for message in values["messages"]]
-        try:
-            GenerationRequest(messages=messages)
-        except InvalidParameterError as exc:
-            raise ApplicationError(exc.message, code="validation_error", fields={"messages": [exc.message]}) from None
         job, _created = services.completion_submit(
             user=request.user, messages=messages, generation_settings=self._settings(values),
             principle_overrides=values.get("principles"), idempotency_key=key,

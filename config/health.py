@@ -8,7 +8,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import path
 from django.views.decorators.http import require_GET
 
-from assistant.errors import error_body
+from core.exception_handler import error_body
 
 REDIS_TIMEOUT_SECONDS = 2.0
 

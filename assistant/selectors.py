@@ -5,7 +5,7 @@ from uuid import UUID
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
-from assistant.chat import events
+from assistant import events
 from assistant.models import Conversation, GenerationJob, Message
 
 

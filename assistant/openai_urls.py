@@ -2,7 +2,7 @@
 from django.urls import path
 from drf_spectacular.utils import extend_schema, extend_schema_view
 
-from assistant.chat.openai_apis import ChatCompletionApi
+from assistant.openai_apis import ChatCompletionApi
 
 
 @extend_schema_view(post=extend_schema(exclude=True))

@@ -17,9 +17,9 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from assistant.errors import InvalidCredentials
-from assistant.openapi import error_responses
-from assistant.strict_input import JSONParser, StrictCharField, StrictInputSerializer
+from core.exceptions import InvalidCredentials
+from core.openapi import error_responses
+from core.strict_input import JSONParser, StrictCharField, StrictInputSerializer
 
 TAGS = ["auth"]
 

@@ -1,58 +1,38 @@
 """One error format for every 4xx/5xx: ``{"error": {"code": "...", "message": "...", "fields": {...}}}``.
 
-Holds the application exceptions services raise, the DRF exception handler, the Django-level handlers
-(400/403/404/500, CSRF failure), and the middleware that refuses oversized bodies before anything reads them.
+Holds the one mapping of the domain errors (core.exceptions) to HTTP statuses, the DRF exception handler, the
+Django-level handlers (400/403/404/500, CSRF failure).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core import exceptions as domain
 
-class ApplicationError(Exception):
-    """A rule of the application refused the request; carries the HTTP status and the error body."""
-
-    status_code = status.HTTP_400_BAD_REQUEST
-    code = "invalid_request"
-
-    def __init__(self, message: str, *, fields: Mapping[str, list[str]] | None = None, code: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.fields = dict(fields or {})
-        if code is not None:
-            self.code = code
-
-
-class ResourceNotFound(ApplicationError):
-    status_code = status.HTTP_404_NOT_FOUND
-    code = "not_found"
+# The most specific class first: a subclass takes its own status.
+_DOMAIN_STATUSES: tuple[tuple[type[domain.ApplicationError], int], ...] = (
+    (domain.ResourceNotFound, status.HTTP_404_NOT_FOUND),
+    (domain.PreconditionFailed, status.HTTP_412_PRECONDITION_FAILED),
+    (domain.Conflict, status.HTTP_409_CONFLICT),
+    (domain.InvalidCredentials, status.HTTP_401_UNAUTHORIZED),
+    (domain.PayloadTooLarge, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE),
+    (domain.IdempotencyKeyReused, status.HTTP_422_UNPROCESSABLE_ENTITY),
+    (domain.OperationTimedOut, status.HTTP_504_GATEWAY_TIMEOUT),
+    (domain.UpstreamFailed, status.HTTP_502_BAD_GATEWAY),
+)
 
 
-class PreconditionFailed(ApplicationError):
-    """The client's ``If-Match`` does not match the current state (a lost update was prevented)."""
-
-    status_code = status.HTTP_412_PRECONDITION_FAILED
-    code = "precondition_failed"
-
-
-class LimitExceeded(ApplicationError):
-    """A per-user quota would be exceeded."""
-
-    status_code = status.HTTP_409_CONFLICT
-    code = "limit_exceeded"
-
-
-class InvalidCredentials(ApplicationError):
-    status_code = status.HTTP_401_UNAUTHORIZED
-    code = "invalid_credentials"
+def domain_error_status(exc: domain.ApplicationError) -> int:
+    """The HTTP status of a domain error: its kind's, or 400 for a plain refusal of the input."""
+    return next((code for kind, code in _DOMAIN_STATUSES if isinstance(exc, kind)), status.HTTP_400_BAD_REQUEST)
 
 
 # --- Body -----------------------------------------------------------------------------------------------
@@ -118,9 +98,9 @@ _DRF_CODES = {
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """REST_FRAMEWORK["EXCEPTION_HANDLER"]: every error a view raises leaves as the one JSON shape."""
-    if isinstance(exc, ApplicationError):
-        response = Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
-        if exc.status_code == status.HTTP_401_UNAUTHORIZED:
+    if isinstance(exc, domain.ApplicationError):
+        response = Response(error_body(exc.code, exc.message, exc.fields), status=domain_error_status(exc))
+        if response.status_code == status.HTTP_401_UNAUTHORIZED:
             response["WWW-Authenticate"] = "Token"
         return response
     if isinstance(exc, DjangoValidationError):
@@ -148,7 +128,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     return response
 
 
-# --- Django-level handlers (wired in assistant/urls.py) ----------------------------------------------------
+# --- Django-level handlers (wired in config/urls.py) ----------------------------------------------------
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
@@ -170,34 +150,3 @@ def server_error(request: HttpRequest) -> JsonResponse:
 def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
     """CSRF_FAILURE_VIEW: the session-auth forms (admin) get the JSON error too."""
     return JsonResponse(error_body("csrf_failed", f"CSRF verification failed. {reason}".strip()), status=403)
-
-
-class RequestBodyLimitMiddleware:
-    """Refuse a body over DATA_UPLOAD_MAX_MEMORY_SIZE with 413 before a parser reads it, and a body without
-    a length (chunked) with 411.
-
-    DRF's parsers read the request stream directly, so Django's own limit (checked on ``request.body``)
-    would not apply to API requests; and DRF treats a body without Content-Length as empty, which would turn
-    a chunked upload into a confusing "field required".
-    """
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            return JsonResponse(error_body("bad_request", "Invalid Content-Length header."), status=400)
-        if length <= 0 and request.META.get("HTTP_TRANSFER_ENCODING"):
-            return JsonResponse(
-                error_body("length_required", "Send the body with a Content-Length header (no chunked bodies)."),
-                status=411,
-            )
-        if limit is not None and length > limit:
-            return JsonResponse(
-                error_body("request_too_large", f"Request body is larger than the limit of {limit} bytes."),
-                status=413,
-            )
-        return self.get_response(request)

@@ -1,16 +1,15 @@
 """Delivering a finished job's callback and recording the outcome on the job."""
 import json
 import logging
-import time
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import F
 
-from assistant.chat.callback_secrets import callback_secret_get
-from assistant.chat.callbacks import CallbackDeliveryFailed, CallbackUrlRejected, callback_post
-from assistant.chat.serializers import JobSerializer
+from assistant.callback_secrets import callback_secret_get
+from assistant.callbacks import CallbackDeliveryFailed, CallbackUrlRejected, callback_post
 from assistant.models import GenerationJob
+from assistant.serializers import JobSerializer
 
 logger = logging.getLogger(__name__)
 CallbackStatus = GenerationJob.CallbackStatus
@@ -50,11 +49,3 @@ def callback_backoff_seconds(*, attempt: int) -> float:
     """Exponential backoff after the given (0-based) failed attempt, capped at ten minutes."""
     return min(settings.GENERATION_CALLBACK_BACKOFF_SECONDS * 2 ** attempt, 600.0)
 
-
-def job_callback_deliver_with_retries(*, job_id) -> None:
-    """The embedded mode's delivery loop (Celery's deliver_callback task retries through the broker)."""
-    attempts = settings.GENERATION_CALLBACK_MAX_ATTEMPTS
-    for attempt in range(attempts):
-        if job_callback_deliver(job_id=job_id, final_attempt=attempt == attempts - 1):
-            return
-        time.sleep(callback_backoff_seconds(attempt=attempt))

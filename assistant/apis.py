@@ -19,15 +19,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from assistant.chat import selectors, services
-from assistant.chat.renderers import EventStreamRenderer
-from assistant.chat.serializers import ConversationSerializer, JobSerializer, MessageSerializer
-from assistant.chat.streaming import job_event_stream
-from assistant.chat.throttles import GenerationThrottle
-from assistant.errors import ApplicationError, ResourceNotFound
+from assistant import selectors, services
 from assistant.models import Conversation, GenerationJob, Message
-from assistant.openapi import ErrorSerializer, error_responses
-from assistant.strict_input import (
+from assistant.renderers import EventStreamRenderer
+from assistant.serializers import ConversationSerializer, JobSerializer, MessageSerializer
+from assistant.streaming import job_event_stream
+from assistant.throttles import GenerationThrottle
+from core.exceptions import ApplicationError, ResourceNotFound
+from core.openapi import ErrorSerializer, error_responses
+from core.strict_input import (
     StrictBooleanField,
     StrictCharField,
     StrictFloatField,

@@ -5,10 +5,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from assistant.chat import callback_secrets
-from assistant.chat.serializers import CallbackSecretSerializer
+from assistant import callback_secrets
 from assistant.models import CallbackSigningSecret
-from assistant.openapi import error_responses
+from assistant.serializers import CallbackSecretSerializer
+from core.openapi import error_responses
 
 
 def _secret_response(signing_secret: CallbackSigningSecret) -> Response:

@@ -10,9 +10,9 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 
-from assistant.chat import events
-from assistant.chat.selectors import job_get_any
-from assistant.chat.serializers import JobSerializer
+from assistant import events
+from assistant.selectors import job_get_any
+from assistant.serializers import JobSerializer
 
 KEEPALIVE_SECONDS = 15
 

@@ -3,4 +3,4 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 
-from assistant.settings import *  # noqa: E402,F401,F403
+from config.settings import *  # noqa: E402,F401,F403

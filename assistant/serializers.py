@@ -48,6 +48,7 @@ class JobSerializer(serializers.ModelSerializer):
     error = ErrorOutputSerializer(source="*")
     reply = ReplyOutputSerializer(allow_null=True)
     user_message_id = serializers.IntegerField(allow_null=True)
+    alpha = serializers.FloatField(read_only=True)
 
     class Meta:
         model = GenerationJob

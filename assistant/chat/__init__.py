@@ -1,1 +1,0 @@
-"""Chat and generation jobs: conversations, job submission, workers' execution, streaming, callbacks."""

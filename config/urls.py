@@ -1,0 +1,20 @@
+"""Root URL configuration: admin, health, OpenAPI, and the versioned API."""
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("config.health")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/v1/auth/", include("core.auth")),
+    path("api/v1/", include("preferences.urls")),
+    path("api/v1/", include("assistant.urls")),
+    path("v1/", include("assistant.openai_urls")),
+]
+
+handler400 = "core.exception_handler.bad_request"
+handler403 = "core.exception_handler.permission_denied"
+handler404 = "core.exception_handler.page_not_found"
+handler500 = "core.exception_handler.server_error"

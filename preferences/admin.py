@@ -1,0 +1,156 @@
+"""Admin for support staff: users with their principles inline, principles with read-only version history.
+
+Every write goes through preferences.services so the version history stays complete; nothing is deleted
+(deleting a principle means deactivating it). Only staff can log in (Django admin's own rule).
+"""
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from core.exceptions import ApplicationError
+from preferences.models import Principle, PrincipleVersion
+from preferences.selectors import principle_active_count
+from preferences.services import principle_activate, principle_create, principle_deactivate, principle_update
+
+User = get_user_model()
+
+
+class PrincipleVersionInline(admin.TabularInline):
+    model = PrincipleVersion
+    fields = ("number", "text", "title", "weight", "active", "created_at", "created_by")
+    readonly_fields = fields
+    ordering = ("-number",)
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Principle | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Principle | None = None) -> bool:
+        return False
+
+
+class PrincipleAdminForm(forms.ModelForm):
+    class Meta:
+        model = Principle
+        fields = ("owner", "title", "text", "weight", "active", "position")
+
+    def clean(self) -> dict:
+        """Report the active limit on the form instead of failing in save_model."""
+        cleaned = super().clean()
+        owner = cleaned.get("owner") or getattr(self.instance, "owner", None)
+        activating = cleaned.get("active") and not (self.instance.pk and self.instance.active)
+        if owner is not None and activating:
+            limit = settings.MAX_ACTIVE_PRINCIPLES_PER_USER
+            if principle_active_count(user=owner) >= limit:
+                self.add_error("active", f"{owner} already has {limit} active principles, the limit.")
+        return cleaned
+
+
+def _apply(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet, service, verb: str) -> None:
+    done, refused = 0, []
+    for principle in queryset:
+        try:
+            service(principle=principle, actor=request.user)
+            done += 1
+        except ApplicationError as error:
+            refused.append(f"#{principle.pk}: {error.message}")
+    modeladmin.message_user(request, f"{verb} {done} principle(s).", messages.SUCCESS)
+    if refused:
+        modeladmin.message_user(request, "Refused: " + " ".join(refused), messages.ERROR)
+
+
+@admin.action(description="Activate selected principles (records a new version)")
+def activate_principles(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    _apply(modeladmin, request, queryset, principle_activate, "Activated")
+
+
+@admin.action(description="Deactivate selected principles (records a new version)")
+def deactivate_principles(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    _apply(modeladmin, request, queryset, principle_deactivate, "Deactivated")
+
+
+@admin.register(Principle)
+class PrincipleAdmin(admin.ModelAdmin):
+    form = PrincipleAdminForm
+    list_display = ("id", "owner", "title", "short_text", "weight", "active", "position", "version", "updated_at")
+    list_filter = ("active", "owner__is_staff", "updated_at")
+    search_fields = ("text", "title", "owner__username", "owner__email")
+    list_select_related = ("owner",)
+    autocomplete_fields = ("owner",)
+    readonly_fields = ("version", "created_at", "updated_at")
+    inlines = [PrincipleVersionInline]
+    actions = [activate_principles, deactivate_principles]
+
+    @admin.display(description="text")
+    def short_text(self, principle: Principle) -> str:
+        return principle.text if len(principle.text) <= 80 else principle.text[:79] + "…"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Principle | None = None) -> tuple:
+        # The owner is chosen once; moving a principle between users would rewrite whose history it is.
+        return self.readonly_fields + (("owner",) if obj else ())
+
+    def has_delete_permission(self, request: HttpRequest, obj: Principle | None = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Principle, form: forms.ModelForm, change: bool) -> None:
+        data = {name: form.cleaned_data[name] for name in ("title", "text", "weight", "active", "position")}
+        if change:
+            saved = principle_update(principle=obj, actor=request.user, **data)
+        else:
+            saved = principle_create(owner=form.cleaned_data["owner"], actor=request.user, **data)
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+
+
+@admin.register(PrincipleVersion)
+class PrincipleVersionAdmin(admin.ModelAdmin):
+    list_display = ("principle", "number", "title", "weight", "active", "created_at", "created_by")
+    list_filter = ("active", "created_at")
+    search_fields = ("text", "title", "principle__owner__username")
+    list_select_related = ("principle", "created_by")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: PrincipleVersion | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: PrincipleVersion | None = None) -> bool:
+        return False
+
+
+class PrincipleInline(admin.TabularInline):
+    """The user's principles, read-only here; edit one through its own page so a version is recorded."""
+
+    model = Principle
+    fields = ("title", "text", "weight", "active", "position", "version", "updated_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ("position", "id")
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class PrincipledUserAdmin(UserAdmin):
+    inlines = [PrincipleInline]
+    list_filter = UserAdmin.list_filter + ("principles__active",)
+
+
+# --- Chat: read-only for support, cancelling jobs through the service --------------------------------------
