@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from assistant import selectors, services
+from assistant.generation_contract import ENGINE_BOUNDS
 from assistant.models import Conversation, GenerationJob, Message
 from assistant.renderers import EventStreamRenderer
 from assistant.serializers import ConversationSerializer, JobSerializer, MessageSerializer
@@ -92,12 +93,12 @@ def job_response(request: Request, job, *, waited: bool = False) -> Response:
 class GenerationSettingsSerializer(StrictInputSerializer):
     """Decoding settings; omitted fields take the engine defaults (alpha and max_new_tokens: settings)."""
 
-    alpha = StrictFloatField(required=False, min_value=0)
-    temperature = StrictFloatField(required=False)
-    top_p = StrictFloatField(required=False)
+    alpha = StrictFloatField(required=False, **ENGINE_BOUNDS["alpha"])
+    temperature = StrictFloatField(required=False, **ENGINE_BOUNDS["temperature"])
+    top_p = StrictFloatField(required=False, **ENGINE_BOUNDS["top_p"])
     max_new_tokens = StrictIntegerField(required=False, min_value=1)
     do_sample = StrictBooleanField(required=False)
-    seed = StrictIntegerField(required=False, min_value=0)
+    seed = StrictIntegerField(required=False, **ENGINE_BOUNDS["seed"])
     stop = serializers.ListField(child=StrictCharField(max_length=100), required=False, max_length=8)
     repetition_penalty = StrictFloatField(required=False)
     no_repeat_ngram_size = StrictIntegerField(required=False, min_value=0)

@@ -21,6 +21,7 @@ from assistant import selectors, services
 from assistant.apis import IDEMPOTENCY_HEADER, event_stream_response, idempotency_key_from
 from assistant.authentication import BearerTokenAuthentication
 from assistant.exceptions import GenerationFailed, GenerationTimeout
+from assistant.generation_contract import ENGINE_BOUNDS
 from assistant.models import GenerationJob
 from assistant.renderers import EventStreamRenderer
 from assistant.streaming import Delta, Finished, Keepalive, job_updates, sse
@@ -33,6 +34,7 @@ from core.strict_input import (
     StrictInputSerializer,
     StrictIntegerField,
 )
+from preferences.models import WEIGHT_DEFAULT, WEIGHT_HELP, WEIGHT_MAX, WEIGHT_MIN
 
 FINISH_REASONS = {"eos": "stop", "stop": "stop", "length": "length", "cancelled": "stop"}
 
@@ -44,7 +46,8 @@ class ChatMessageSerializer(StrictInputSerializer):
 
 class PrincipleOverrideSerializer(StrictInputSerializer):
     text = StrictCharField(max_length=2000)
-    weight = StrictFloatField(required=False, default=1.0, min_value=0, max_value=5)
+    weight = StrictFloatField(required=False, default=WEIGHT_DEFAULT, min_value=WEIGHT_MIN, max_value=WEIGHT_MAX,
+                              help_text=WEIGHT_HELP)
 
 
 @extend_schema_field({"oneOf": [
@@ -148,14 +151,14 @@ class ChatCompletionApi(APIView):
         max_tokens = StrictIntegerField(required=False, allow_null=True, min_value=1)
         max_completion_tokens = StrictIntegerField(required=False, allow_null=True, min_value=1)
         temperature = StrictFloatField(required=False, allow_null=True, min_value=0, max_value=2)
-        top_p = StrictFloatField(required=False, allow_null=True, min_value=0, max_value=1)
-        seed = StrictIntegerField(required=False, allow_null=True, min_value=0)
+        top_p = StrictFloatField(required=False, allow_null=True, **ENGINE_BOUNDS["top_p"])
+        seed = StrictIntegerField(required=False, allow_null=True, **ENGINE_BOUNDS["seed"])
         stop = StopField(required=False, allow_null=True)
         stream = StrictBooleanField(required=False, default=False)
         stream_options = StreamOptionsSerializer(required=False, allow_null=True)
         n = StrictIntegerField(required=False, min_value=1, max_value=1)
         user = StrictCharField(required=False, allow_blank=True, max_length=256)
-        alpha = StrictFloatField(required=False, allow_null=True, min_value=0,
+        alpha = StrictFloatField(required=False, allow_null=True, **ENGINE_BOUNDS["alpha"],
                                  help_text="Steering strength (extra_body); default from settings.")
         principles = serializers.ListField(
             child=PrincipleOverrideField(), required=False, allow_null=True, max_length=50,

@@ -71,7 +71,8 @@ class PrincipleInputSerializer(StrictInputSerializer):
 
     text = StrictCharField(max_length=limits.TEXT_MAX_LENGTH, help_text="1..2000 characters, trimmed.")
     title = StrictCharField(max_length=limits.TITLE_MAX_LENGTH, allow_blank=True, default="")
-    weight = StrictFloatField(min_value=limits.WEIGHT_MIN, max_value=limits.WEIGHT_MAX, default=limits.WEIGHT_DEFAULT)
+    weight = StrictFloatField(min_value=limits.WEIGHT_MIN, max_value=limits.WEIGHT_MAX, default=limits.WEIGHT_DEFAULT,
+                              help_text=limits.WEIGHT_HELP)
     active = StrictBooleanField(default=True)
     position = StrictIntegerField(
         min_value=0, max_value=limits.POSITION_MAX, required=False, help_text="Default: after the last one."

@@ -17,6 +17,8 @@ TITLE_MAX_LENGTH = 200
 WEIGHT_MIN = 0.0
 WEIGHT_MAX = 5.0
 WEIGHT_DEFAULT = 1.0
+# One meaning of a weight of 0 everywhere (principles, versions, per-request principles of the OpenAI endpoint).
+WEIGHT_HELP = "0..5, default 1. 0 keeps the principle but never applies it to a reply (inactive)."
 POSITION_MAX = 1_000_000
 
 
