@@ -2,7 +2,7 @@
 
 The engine's decode loop does not call `alignment_engine.repetition` yet (that integration belongs to the loop
 and to GenerationConfig). To measure the guard before then, `guarded(settings)` temporarily wraps
-  * the backends' `choose_tokens`, only to see which requests (and their generated tokens) a step decides, and
+  * `decoding.choose_tokens` (wherever the engine refers to it), only to see which requests (and their generated tokens) a step decides, and
   * `linear_alignment.aligned_probabilities`, to subtract the guard's penalties from the request's logits.
 Placements:
   * "streams":  the penalty is subtracted from each stream before the combination. Because a request's stream
@@ -14,7 +14,8 @@ Nothing here is used outside bench/.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any
@@ -50,7 +51,7 @@ class GuardSettings:
         return self.dry_multiplier != 0 or self.presence_penalty != 0 or self.frequency_penalty != 0
 
     @classmethod
-    def parse(cls, spec: str) -> "GuardSettings":
+    def parse(cls, spec: str) -> GuardSettings:
         """"NAME" or "NAME:key=value,key=value"; dry_breakers as a |-separated list of escaped strings
         (e.g. dry_breakers=\\n|:), "none" for no breakers."""
         name, _, rest = spec.partition(":")
@@ -98,25 +99,34 @@ def breaker_ids(tokenizer: Any, vocab_size: int, breakers: tuple[str, ...]) -> f
 
 
 @contextmanager
+def patched_choose_tokens(wrap: Callable[[Callable], Callable]) -> Iterator[None]:
+    """Replaces `decoding.choose_tokens` by wrap(it) in every engine module that refers to it."""
+    from alignment_engine import decoding
+
+    original = decoding.choose_tokens
+    modules = [m for name, m in list(sys.modules.items())
+               if name.startswith("alignment_engine") and getattr(m, "choose_tokens", None) is original]
+    wrapped = wrap(original)
+    for module in modules:
+        module.choose_tokens = wrapped
+    try:
+        yield
+    finally:
+        for module in modules:
+            module.choose_tokens = original
+
+
+@contextmanager
 def guarded(engine: Any, settings: GuardSettings) -> Iterator[None]:
     """Within the block, every token choice of `engine`'s backend applies `settings` (no-op when off)."""
     if not settings.active:
         yield
         return
-    import importlib
-
     breakers = breaker_ids(engine.tokenizer, engine.vocab_size, settings.dry_breakers)
-    backends = []
-    for name in ("alignment_engine.torch_engine", "alignment_engine.llamacpp_backend"):
-        try:
-            backends.append(importlib.import_module(name))
-        except ImportError:  # llama-cpp-python not installed
-            continue
-    original_choose = {module: module.choose_tokens for module in backends}
     original_aligned = la.aligned_probabilities
     current: list[Any] = []
 
-    def aligned_probabilities(combined, principle_logits, temperature, top_p, banned=None):
+    def aligned_probabilities(combined, principle_logits, temperature, top_p, *rest):
         if len(current) == combined.shape[0]:
             combined, principle_logits = combined.clone(), principle_logits.float().clone()
             for row, state in enumerate(current):
@@ -125,7 +135,7 @@ def guarded(engine: Any, settings: GuardSettings) -> Iterator[None]:
                     combined[row] = repetition.subtract_penalties(combined[row], penalties)
                     if settings.placement == "streams":
                         principle_logits[row] = repetition.subtract_penalties(principle_logits[row], penalties)
-        return original_aligned(combined, principle_logits, temperature, top_p, banned)
+        return original_aligned(combined, principle_logits, temperature, top_p, *rest)
 
     def wrap(choose):
         def choose_tokens(logits: torch.Tensor, active, layout, vocab_size):
@@ -137,12 +147,9 @@ def guarded(engine: Any, settings: GuardSettings) -> Iterator[None]:
 
         return choose_tokens
 
-    for module in backends:
-        module.choose_tokens = wrap(original_choose[module])
     la.aligned_probabilities = aligned_probabilities
-    try:
-        yield
-    finally:
-        la.aligned_probabilities = original_aligned
-        for module in backends:
-            module.choose_tokens = original_choose[module]
+    with patched_choose_tokens(wrap):
+        try:
+            yield
+        finally:
+            la.aligned_probabilities = original_aligned

@@ -96,3 +96,20 @@ def test_settings_and_modes():
     assert parse_setting("name=abc") == ("name", "abc")
     labels = [m.label for m in build_modes(["none", "prompt", "la"], [3.0, 1.0])]
     assert labels == ["no principle", "prompting (alpha 0)", "LA alpha 3 (default)", "LA alpha 1"]
+
+
+def test_guard_spec_parses_and_sums_penalties():
+    from bench.guard import GuardSettings, request_penalties
+
+    guard = GuardSettings.parse("g:dry_multiplier=0.8,dry_allowed_length=3,dry_breakers=\\n|:,presence_penalty=0.5")
+    assert (guard.name, guard.dry_multiplier, guard.dry_allowed_length) == ("g", 0.8, 3)
+    assert guard.dry_breakers == ("\n", ":") and guard.placement == "streams" and guard.active
+    assert GuardSettings.parse("x:dry_breakers=none").dry_breakers == ()
+    assert not GuardSettings.parse("off").active
+    with pytest.raises(ValueError):
+        GuardSettings.parse("x:placement=nowhere")
+    with pytest.raises(ValueError):
+        GuardSettings.parse("x:bogus=1")
+    # 1 2 3 1 2: DRY 0.8 on 3 (repeat of length 2 = allowed), presence 0.5 on 1, 2 and 3
+    both = GuardSettings(dry_multiplier=0.8, presence_penalty=0.5)
+    assert request_penalties(both, [1, 2, 3, 1, 2], frozenset()) == pytest.approx({1: 0.5, 2: 0.5, 3: 1.3})
