@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+from contextlib import ExitStack
 from typing import Any, TextIO
 
 from alignment_engine.config import GenerationConfig, InvalidParameterError
@@ -34,11 +36,38 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--input", help="JSONL file of requests (batch mode)")
     generate.add_argument("--output", help="JSONL file for results (batch mode; default stdout)")
     generate.add_argument("--batch-size", type=int, default=16, help="requests decoded together in batch mode")
-    generate.add_argument("--model", help="GGUF file or local Hugging Face model directory")
-    generate.add_argument("--backend", choices=("auto", "torch", "llamacpp"), default=None)
-    generate.add_argument("--device")
-    generate.add_argument("--dtype")
+    generate.add_argument("--model", help="GGUF file or local Hugging Face model directory [ENGINE_MODEL]")
+    generate.add_argument("--backend", choices=("auto", "torch", "llamacpp"), default=None, help="[ENGINE_BACKEND]")
+    generate.add_argument("--device", help="torch device: cpu, cuda, cuda:N [ENGINE_DEVICE]")
+    generate.add_argument("--dtype", help="torch dtype: float32, bfloat16, float16 [ENGINE_DTYPE]")
+    generate.add_argument("--threads", type=int, help="CPU threads (llama.cpp; torch's thread count) [ENGINE_THREADS]")
+    generate.add_argument("--cache-dir", help="converted-model cache for GGUF files on torch [ENGINE_CACHE_DIR]")
     return parser
+
+
+# Engine options left unset on the command line fall back to these environment variables.
+ENGINE_ENVIRONMENT = {
+    "model": "ENGINE_MODEL",
+    "backend": "ENGINE_BACKEND",
+    "device": "ENGINE_DEVICE",
+    "dtype": "ENGINE_DTYPE",
+    "threads": "ENGINE_THREADS",
+    "cache_dir": "ENGINE_CACHE_DIR",
+}
+
+
+def engine_settings(args: argparse.Namespace, environ: dict[str, str]) -> dict[str, Any]:
+    """load_engine's keyword arguments: the command line first, then ENGINE_* variables, else None (default)."""
+    settings: dict[str, Any] = {}
+    for name, variable in ENGINE_ENVIRONMENT.items():
+        value = getattr(args, name)
+        settings[name] = value if value not in (None, "") else environ.get(variable) or None
+    if isinstance(settings["threads"], str):
+        try:
+            settings["threads"] = int(settings["threads"])
+        except ValueError:
+            raise InvalidParameterError("threads", "ENGINE_THREADS must be an integer") from None
+    return settings
 
 
 def config_values(args: argparse.Namespace) -> dict[str, Any]:
@@ -70,8 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise InvalidParameterError("batch_size", "must be >= 1")
         base = config_values(args)
         GenerationConfig.from_dict(base)
+        settings = engine_settings(args, dict(os.environ))
         requests = read_batch(args.input, base) if args.input else [single_request(args, base)]
-        engine = _load(args)
+        engine = _load(settings)
         if args.input:
             run_batch(engine, requests, args.output, args.batch_size)
         elif args.stream:
@@ -85,14 +115,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _load(args: argparse.Namespace) -> Any:
+def _load(settings: dict[str, Any]) -> Any:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     from alignment_engine.loader import load_engine
 
-    return load_engine(model=args.model, backend=args.backend, device=args.device, dtype=args.dtype)
+    return load_engine(**settings)
 
 
 def single_request(args: argparse.Namespace, base: dict[str, Any]) -> tuple[str, GenerationRequest]:
@@ -153,20 +183,17 @@ def read_batch(path: str, base: dict[str, Any]) -> list[tuple[Any, GenerationReq
 def run_batch(engine: Any, requests: list[tuple[Any, GenerationRequest]], output: str | None, batch_size: int) -> None:
     from tqdm import tqdm
 
-    handle: TextIO = open(output, "w", encoding="utf-8") if output else sys.stdout
-    try:
-        with tqdm(total=len(requests), unit="req", file=sys.stderr) as progress:
-            for start in range(0, len(requests), batch_size):
-                chunk = requests[start : start + batch_size]
-                results = engine.generate_batch([request for _, request in chunk])
-                for (identifier, _), result in zip(chunk, results):
-                    row = {"id": identifier, **{key: getattr(result, key) for key in BATCH_FIELDS[1:]}}
-                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-                handle.flush()
-                progress.update(len(chunk))
-    finally:
-        if output:
-            handle.close()
+    with ExitStack() as stack:
+        handle: TextIO = stack.enter_context(open(output, "w", encoding="utf-8")) if output else sys.stdout
+        progress = stack.enter_context(tqdm(total=len(requests), unit="req", file=sys.stderr))
+        for start in range(0, len(requests), batch_size):
+            chunk = requests[start : start + batch_size]
+            results = engine.generate_batch([request for _, request in chunk])
+            for (identifier, _), result in zip(chunk, results, strict=True):
+                row = {"id": identifier, **{key: getattr(result, key) for key in BATCH_FIELDS[1:]}}
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            handle.flush()
+            progress.update(len(chunk))
 
 
 def run_stream(engine: Any, request: GenerationRequest, as_json: bool) -> None:

@@ -75,7 +75,7 @@ class GenerationConfig:
             raise InvalidParameterError("no_repeat_ngram_size", "must be >= 0 (0 disables it)")
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "GenerationConfig":
+    def from_dict(cls, values: dict[str, Any]) -> GenerationConfig:
         """Build from JSON-like data; unknown keys are an error, not silently dropped."""
         if not isinstance(values, dict):
             raise InvalidParameterError("config", "must be an object")

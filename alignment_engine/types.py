@@ -45,7 +45,9 @@ class GenerationRequest:
             raise InvalidParameterError("config", "must be a GenerationConfig")
 
     @classmethod
-    def from_prompt(cls, prompt: str, principles: list[str] | None = None, config: GenerationConfig | None = None) -> "GenerationRequest":
+    def from_prompt(
+        cls, prompt: str, principles: list[str] | None = None, config: GenerationConfig | None = None
+    ) -> GenerationRequest:
         return cls(
             messages=[{"role": "user", "content": prompt}],
             principles=[Principle(text) for text in principles or []],

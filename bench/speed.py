@@ -66,7 +66,7 @@ class Measurement:
     def tokens_per_cpu_second(self) -> float:
         return self.tokens / self.cpu_seconds
 
-    def best_of(self, other: "Measurement") -> "Measurement":
+    def best_of(self, other: Measurement) -> Measurement:
         """The faster wall time and the smaller CPU time of two runs of the same work."""
         return Measurement(self.tokens, min(self.seconds, other.seconds), min(self.cpu_seconds, other.cpu_seconds))
 
@@ -82,7 +82,9 @@ class Context:
     def requests(self, count: int | None = None) -> list[GenerationRequest]:
         config = GenerationConfig(max_new_tokens=self.max_new_tokens)
         return [
-            GenerationRequest.from_prompt(f"Write a detailed essay about {TOPICS[index % len(TOPICS)]}.", [PRINCIPLE], config)
+            GenerationRequest.from_prompt(
+                f"Write a detailed essay about {TOPICS[index % len(TOPICS)]}.", [PRINCIPLE], config
+            )
             for index in range(self.single_requests if count is None else count)
         ]
 
@@ -124,7 +126,10 @@ def torch_naive_linear_alignment(context: Context) -> int:
                 logits.append(engine.model(input_ids=ids, past_key_values=cache, use_cache=True).logits[:, -1, :])
                 caches.append(cache)
             for _ in range(config.max_new_tokens):
-                probs = la.linear_alignment_step(logits[0], logits[1], config.alpha, config.temperature, config.top_p)
+                combined = la.combine_logits(logits[0], logits[1], config.alpha)
+                probs = la.aligned_probabilities(
+                    combined, logits[0], torch.tensor([config.temperature]), torch.tensor([config.top_p])
+                )
                 token = probs.argmax(-1)
                 tokens += 1
                 if token.item() in engine.eos_token_ids:
@@ -201,16 +206,19 @@ def measure(method: Method, context: Context) -> Measurement:
 def ratio_rows(results: dict[Method, Measurement], single: int, batch: int | None) -> list[list[str]]:
     """The issues' targets: (what, numerator row, denominator row, target)."""
     def find(backend: str, name: str, requests: str) -> Measurement | None:
-        return next((m for k, m in results.items() if (k.backend, k.name, k.requests) == (backend, name, requests)), None)
+        wanted = (backend, name, requests)
+        return next((m for k, m in results.items() if (k.backend, k.name, k.requests) == wanted), None)
 
     one = f"{single} one at a time"
     torch_single = find("torch", "LA engine", one)
     llamacpp_single = find("llama.cpp", "LA engine", one)
     llamacpp_plain = find("llama.cpp", "plain llama.cpp decoding (prompt only)", one)
     floor = find("llama.cpp", TWO_STREAM_FLOOR, one)
+    torch_plain = find("torch", "plain HF generate (prompt only)", one)
+    torch_batch = find("torch", "LA engine", f"batch of {batch}")
     checks = [
-        ("torch LA single / plain HF generate", torch_single, find("torch", "plain HF generate (prompt only)", one), 0.8),
-        (f"torch LA batch of {batch} / torch LA single", find("torch", "LA engine", f"batch of {batch}"), torch_single, 4.0),
+        ("torch LA single / plain HF generate", torch_single, torch_plain, 0.8),
+        (f"torch LA batch of {batch} / torch LA single", torch_batch, torch_single, 4.0),
         ("llama.cpp LA single / plain llama.cpp", llamacpp_single, llamacpp_plain, 0.7),
         ("llama.cpp LA single / torch LA single", llamacpp_single, torch_single, 4.0),
         # No target: how far the backend's own two-stream work allows LA to go, and how close LA gets to it.
@@ -228,7 +236,8 @@ def ratio_rows(results: dict[Method, Measurement], single: int, batch: int | Non
             numerator.tokens_per_cpu_second / denominator.tokens_per_cpu_second,
         )
         verdicts = ["" if target is None else (" PASS" if ratio >= target else " MISS") for ratio in ratios]
-        rows.append([label, wanted, *(f"{ratio:.2f}x{verdict}" for ratio, verdict in zip(ratios, verdicts))])
+        shown = [f"{ratio:.2f}x{verdict}" for ratio, verdict in zip(ratios, verdicts, strict=True)]
+        rows.append([label, wanted, *shown])
     return rows
 
 
@@ -252,15 +261,13 @@ def main() -> None:
         and (args.model is None or args.model.endswith(".gguf"))
     )
 
-    torch.set_num_threads(args.threads)
-    os.environ["ENGINE_THREADS"] = str(args.threads)  # the llama.cpp backend's thread setting
     print(f"load average at start: {load_average()}", flush=True)
-    torch_engine = load_engine(model=args.model, backend="torch", device="cpu")
+    torch_engine = load_engine(model=args.model, backend="torch", device="cpu", threads=args.threads)
     llamacpp_engine, baselines = None, {}
     if with_llamacpp:
         from bench.speed_llamacpp import baseline_context
 
-        llamacpp_engine = load_engine(model=args.model, backend="llamacpp")
+        llamacpp_engine = load_engine(model=args.model, backend="llamacpp", threads=args.threads)
         baselines = {streams: baseline_context(llamacpp_engine, streams, args.max_new_tokens) for streams in (1, 2)}
     context = Context(torch_engine, llamacpp_engine, baselines, args.requests, args.max_new_tokens)
 
@@ -288,7 +295,7 @@ def main() -> None:
         f"threads={args.threads} (torch and llama.cpp) torch={torch.__version__} float32 CPU, "
         f"model={torch_engine.model_id}, {args.max_new_tokens} new tokens per request, greedy, alpha="
         f"{GenerationConfig().alpha}, best of {args.repeats}, load average at end: {load_average()}"
-        + ("" if with_llamacpp else "; llama.cpp rows skipped (llama_cpp not installed, --no-llamacpp or not a GGUF model)")
+        + ("" if with_llamacpp else "; llama.cpp rows skipped (no llama_cpp, --no-llamacpp or not a GGUF model)")
     )
     header = ["backend", "method", "requests", "new tokens", "wall s", "tokens/s", "CPU s", "tokens/CPU s"]
     rows = [
@@ -300,7 +307,8 @@ def main() -> None:
     ]
     print(markdown_table(header, rows))
     print()
-    print(markdown_table(["ratio", "target", "wall", "CPU"], ratio_rows(results, args.requests, max(batches, default=None))))
+    ratios = ratio_rows(results, args.requests, max(batches, default=None))
+    print(markdown_table(["ratio", "target", "wall", "CPU"], ratios))
 
 
 if __name__ == "__main__":

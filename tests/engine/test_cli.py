@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from alignment_engine import InvalidParameterError
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -51,3 +53,17 @@ def test_batch_line_errors_name_line_and_field(tmp_path):
     completed = cli("--input", str(source))
     assert completed.returncode == 2
     assert "line 1: alpha" in completed.stderr
+
+
+def test_engine_options_fall_back_to_engine_variables():
+    from alignment_engine.cli import build_parser, engine_settings
+
+    args = build_parser().parse_args(["generate", "Hi", "--backend", "torch", "--threads", "3"])
+    environ = {"ENGINE_BACKEND": "llamacpp", "ENGINE_THREADS": "1", "ENGINE_DEVICE": "cpu", "ENGINE_CACHE_DIR": "/c"}
+    assert engine_settings(args, environ) == {
+        "model": None, "backend": "torch", "device": "cpu", "dtype": None, "threads": 3, "cache_dir": "/c",
+    }
+    assert engine_settings(build_parser().parse_args(["generate", "Hi"]), environ)["threads"] == 1
+    with pytest.raises(InvalidParameterError) as error:
+        engine_settings(build_parser().parse_args(["generate", "Hi"]), {"ENGINE_THREADS": "many"})
+    assert error.value.field == "threads"

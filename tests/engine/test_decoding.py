@@ -2,7 +2,9 @@
 import pytest
 import torch
 
+from alignment_engine import linear_alignment as la
 from alignment_engine.decoding import Layout, RequestState, choose_tokens, record_tokens, request_generator, row_spans
+from alignment_engine.prompts import StreamPlan
 from alignment_engine.types import GenerationConfig, GenerationRequest, Principle
 
 EOS = 3
@@ -21,7 +23,8 @@ def state(index, streams, principles=(), **config):
         principles=[Principle(text) for text in principles],
         config=GenerationConfig(**config),
     )
-    return RequestState.create(index, request, streams, CharTokenizer())
+    plan = StreamPlan(streams, la.stream_coefficients(request.config.alpha, [p.weight for p in request.principles]))
+    return RequestState.create(index, request, plan, CharTokenizer())
 
 
 def test_layout_maps_rows_to_their_requests():
@@ -95,4 +98,30 @@ def test_request_generators_follow_the_seed():
         torch.rand(3, generator=request_generator(GenerationConfig(do_sample=True, seed=7))).tolist() for _ in range(2)
     ]
     assert draws[0] == draws[1]
-    assert draws[0] != pytest.approx(torch.rand(3, generator=request_generator(GenerationConfig(do_sample=True, seed=8))).tolist())
+    other = torch.rand(3, generator=request_generator(GenerationConfig(do_sample=True, seed=8))).tolist()
+    assert draws[0] != pytest.approx(other)
+
+
+def test_a_plan_needs_one_coefficient_per_stream():
+    with pytest.raises(ValueError, match="2 streams for 1"):
+        StreamPlan([[1], [1]], [1.0])
+
+
+def test_request_processors_see_the_combined_and_principle_rows():
+    seen = []
+
+    def force_token_two(generated, combined, principle):
+        seen.append((list(generated), combined.tolist(), principle.tolist()))
+        forced = torch.full_like(combined, float("-inf"))
+        forced[2] = 0.0
+        return forced, forced
+
+    aligned = state(0, [[1], [1]], ["p"], alpha=1.0, top_p=1.0)
+    aligned.generated = [0]
+    aligned.processors.append(force_token_two)
+    free = state(1, [[1]], top_p=1.0)
+    logits = torch.tensor([[3.0, 1.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0], [0.0, 5.0, 1.0, 0.0]])
+    active = [aligned, free]
+    assert choose_tokens(logits, active, Layout.of(active), vocab_size=4).tolist() == [2, 1]
+    # z = 2 z_p - z_0 for the aligned request; z_p is its first row
+    assert seen == [([0], [5.0, 1.0, 0.0, 0.0], [3.0, 1.0, 0.0, 0.0])]

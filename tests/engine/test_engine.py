@@ -4,8 +4,9 @@ import re
 import pytest
 import torch
 
-from alignment_engine import GenerationConfig, GenerationRequest, Principle
+from alignment_engine import GenerationConfig, GenerationRequest, InvalidParameterError, Principle
 from alignment_engine.prompts import stream_token_ids
+from alignment_engine.torch_engine import TorchEngine
 
 pytestmark = pytest.mark.slow
 
@@ -15,7 +16,10 @@ QUESTIONS = [
     "Give me a tip for saving money.",
     "Why is the sky blue?",
 ]
-FRENCH_STOPWORDS = set("le la les un une des et est en du de pour que qui dans pas vous nous il elle sont avec sur au aux ce ces plus votre vos".split())
+FRENCH_STOPWORDS = {
+    "le", "la", "les", "un", "une", "des", "et", "est", "en", "du", "de", "pour", "que", "qui", "dans", "pas", "vous",
+    "nous", "il", "elle", "sont", "avec", "sur", "au", "aux", "ce", "ces", "plus", "votre", "vos",
+}
 
 
 def ask(question, principles=(), **config):
@@ -116,3 +120,24 @@ def test_finish_reasons_length_stop_and_cancel(engine):
 def test_eos_ends_a_short_answer(engine):
     result = engine.generate(ask("Reply with just the word yes.", max_new_tokens=40))
     assert result.finish_reason == "eos" and result.tokens < 40
+
+
+def test_prompt_longer_than_the_context_is_rejected(engine):
+    with pytest.raises(InvalidParameterError) as error:
+        engine.generate(ask("word " * 9000))
+    assert error.value.field == "messages"
+    assert f"holds {engine.model.config.max_position_embeddings}" in error.value.message
+
+
+def test_a_small_window_refuses_long_prompts_and_ends_replies_at_its_edge(engine):
+    request = ask(QUESTIONS[0], ["Answer like a pirate."], max_new_tokens=100)
+    prompt_tokens = max(len(stream) for stream in engine.prompt_token_ids(request))
+    def with_window(tokens):
+        return TorchEngine(engine.model, engine.tokenizer, engine.model_id, engine.device, context_length=tokens)
+
+    result = with_window(prompt_tokens + 6).generate(request)
+    assert (result.tokens, result.finish_reason) == (6, "length")
+    assert result.text == engine.generate(ask(QUESTIONS[0], ["Answer like a pirate."], max_new_tokens=6)).text
+    with pytest.raises(InvalidParameterError) as error:
+        with_window(prompt_tokens).generate(request)
+    assert error.value.message == f"the prompt has {prompt_tokens} tokens; the model's context holds {prompt_tokens}"

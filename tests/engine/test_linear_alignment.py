@@ -5,14 +5,15 @@ import pytest
 import torch
 
 from alignment_engine import linear_alignment as la
+from tests.engine import reference
 
 
 def test_combination_follows_z_p_plus_alpha_times_difference():
     z_p = torch.tensor([[2.0, 1.0, 0.0]])
     z_0 = torch.tensor([[1.0, 1.0, 1.0]])
     # z = z_p + 2 * (z_p - z_0) = [2+2, 1+0, 0-2]
-    assert la.combine_logits(z_p, z_0, 2.0).tolist() == [[4.0, 1.0, -2.0]]
-    assert la.combine_logits(z_p, z_0, 0.0).tolist() == z_p.tolist()
+    assert reference.combine_logits(z_p, z_0, 2.0).tolist() == [[4.0, 1.0, -2.0]]
+    assert reference.combine_logits(z_p, z_0, 0.0).tolist() == z_p.tolist()
 
 
 def test_mixing_matrix_reproduces_the_rule_for_a_batch_of_requests():
@@ -61,18 +62,18 @@ def test_mask_falls_back_to_a_full_sort_when_the_top_candidates_do_not_cover_top
 def test_full_step_by_hand():
     z_p = torch.log(torch.tensor([[0.5, 0.3, 0.2]]))
     z_0 = torch.log(torch.tensor([[0.6, 0.2, 0.2]]))
-    probs = la.linear_alignment_step(z_p, z_0, alpha=1.0, temperature=1.0, top_p=0.7)
+    probs = reference.linear_alignment_step(z_p, z_0, alpha=1.0, temperature=1.0, top_p=0.7)
     # z = 2 z_p - z_0; the nucleus of p keeps tokens 0 and 1 only
     weights = [0.5**2 / 0.6, 0.3**2 / 0.2]
     expected = [w / sum(weights) for w in weights] + [0.0]
     assert probs[0].tolist() == pytest.approx(expected, abs=1e-6)
-    assert la.choose_tokens(probs, [False], [None]).tolist() == [1]  # alignment flips the greedy choice
+    assert la.select_tokens(probs, [False], [None]).tolist() == [1]  # alignment flips the greedy choice
 
 
 def test_temperature_is_applied_after_combining():
     z_p = torch.tensor([[1.0, 0.0]])
     z_0 = torch.tensor([[0.0, 0.0]])
-    probs = la.linear_alignment_step(z_p, z_0, alpha=1.0, temperature=0.5, top_p=1.0)
+    probs = reference.linear_alignment_step(z_p, z_0, alpha=1.0, temperature=0.5, top_p=1.0)
     # z = [2, 0]; softmax(z / 0.5) = softmax([4, 0])
     assert probs[0, 0].item() == pytest.approx(1 / (1 + math.exp(-4)), abs=1e-6)
 
@@ -82,7 +83,7 @@ def test_sampling_is_reproducible_per_generator():
 
     def draw(seed):
         generator = torch.Generator().manual_seed(seed)
-        return [la.choose_tokens(probs, [True], [generator]).item() for _ in range(20)]
+        return [la.select_tokens(probs, [True], [generator]).item() for _ in range(20)]
 
     assert draw(1) == draw(1)
     assert draw(1) != draw(2)
@@ -97,3 +98,27 @@ def test_repetition_penalty_and_ngram_ban():
     banned = torch.tensor([[True, False, False]])
     probs = la.aligned_probabilities(logits, logits, torch.ones(1), torch.tensor([0.5]), banned)
     assert probs.argmax().item() == 2
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 3.0, 10.0])
+def test_mixing_matrix_implementation_equals_the_papers_rule(alpha):
+    generator = torch.Generator().manual_seed(int(alpha * 10))
+    z_p, z_0 = torch.randn(2, 5, 300, generator=generator) * 4
+    temperature, top_p = torch.full((5,), 0.5), torch.full((5,), 0.8)
+    coefficients = la.stream_coefficients(alpha, [1.0])
+    # rows [z_p of request 0, z_0 of request 0, z_p of request 1, ...]; alpha 0 keeps the principle rows only
+    stream_logits = torch.stack([z_p, z_0], dim=1).reshape(10, 300) if len(coefficients) == 2 else z_p
+    mixing = la.mixing_matrix([coefficients] * 5)
+    implemented = la.aligned_probabilities(la.combine_streams(stream_logits, mixing), z_p, temperature, top_p)
+    oracle = reference.linear_alignment_step(z_p, z_0, alpha, temperature, top_p)
+    assert torch.allclose(implemented, oracle, atol=1e-6)
+    assert torch.equal(implemented.argmax(-1), oracle.argmax(-1))
+
+
+def test_stream_terms_name_each_streams_principles():
+    assert la.stream_terms(2.0, []) == [la.StreamTerm(None, 1.0)]
+    assert la.stream_terms(0.0, [1.0, 1.0]) == [la.StreamTerm((0, 1), 1.0)]
+    assert la.stream_terms(2.0, [1.0]) == [la.StreamTerm((0,), 3.0), la.StreamTerm((), -2.0)]
+    weighted = la.stream_terms(1.0, [1.0, 3.0])
+    assert [term.principles for term in weighted] == [(0, 1), (), (0,), (1,)]
+    assert [term.coefficient for term in weighted] == la.stream_coefficients(1.0, [1.0, 3.0])

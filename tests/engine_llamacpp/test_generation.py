@@ -7,8 +7,14 @@ import pytest
 
 pytest.importorskip("llama_cpp")
 
-from alignment_engine import GenerationConfig, GenerationRequest, InvalidParameterError, Principle, load_engine  # noqa: E402
-from alignment_engine import llamacpp_backend  # noqa: E402
+from alignment_engine import (  # noqa: E402
+    GenerationConfig,
+    GenerationRequest,
+    InvalidParameterError,
+    Principle,
+    llamacpp_backend,  # noqa: E402
+    load_engine,
+)
 from alignment_engine.llamacpp_backend import LlamaCppEngine  # noqa: E402
 from alignment_engine.models import default_model_path  # noqa: E402
 
@@ -49,7 +55,9 @@ def test_batched_equals_one_at_a_time(llama_engine):
         request("What is rain?"),
         request("Name a river.", ["Answer like a pirate"], alpha=0.0),
         request("Give me a tip for sleeping well.", [Principle("Be concise", 2.0), Principle("Be cheerful", 0.5)]),
-        request("Tell me a story about a fox.", ["Use simple words"], do_sample=True, seed=7, temperature=1.0, top_p=0.95),
+        request(
+            "Tell me a story about a fox.", ["Use simple words"], do_sample=True, seed=7, temperature=1.0, top_p=0.95
+        ),
         request("List some colours.", ["Answer as a list"], repetition_penalty=1.3, no_repeat_ngram_size=3),
         GenerationRequest(
             messages=[{"role": "system", "content": BASE_SYSTEM}, {"role": "user", "content": "Plan my morning."}],
@@ -76,7 +84,9 @@ def test_alpha_zero_decodes_the_principle_prompt_alone(llama_engine):
 def test_same_seed_same_text(llama_engine):
     def sampled(seed: int) -> str:
         return llama_engine.generate(
-            request("Invent a name for a bakery.", ["Be playful"], do_sample=True, seed=seed, temperature=1.2, top_p=1.0)
+            request(
+                "Invent a name for a bakery.", ["Be playful"], do_sample=True, seed=seed, temperature=1.2, top_p=1.0
+            )
         ).text
 
     assert sampled(11) == sampled(11)
@@ -84,7 +94,8 @@ def test_same_seed_same_text(llama_engine):
 
 
 def test_stream_deltas_concatenate_to_final_text(llama_engine):
-    events = list(llama_engine.stream(request("Repeat after me: 🌞🌈🍞 日本語 ελληνικά", ["Use emoji"], max_new_tokens=30)))
+    emoji = request("Repeat after me: 🌞🌈🍞 日本語 ελληνικά", ["Use emoji"], max_new_tokens=30)
+    events = list(llama_engine.stream(emoji))
     assert events[-1].result is not None and all(event.result is None for event in events[:-1])
     deltas = [event.delta for event in events]
     text = events[-1].result.text
@@ -131,7 +142,10 @@ def test_cancel_stops_only_that_request(llama_engine):
 
 def test_shared_prompt_prefix_is_evaluated_once_with_the_same_result(llama_engine, monkeypatch):
     shared = GenerationRequest(
-        messages=[{"role": "system", "content": BASE_SYSTEM}, {"role": "user", "content": "What should I write today?"}],
+        messages=[
+            {"role": "system", "content": BASE_SYSTEM},
+            {"role": "user", "content": "What should I write today?"},
+        ],
         principles=[Principle("Reply in French")],
         config=GenerationConfig(max_new_tokens=20),
     )
