@@ -1,8 +1,9 @@
 """The port through which the domain hands work to whoever runs it.
 
-The domain only says "run this job" or "deliver this job's callback"; the worker package registers the adapter
-that does it (Celery's queues, or the in-process runner of the embedded mode) when its app is ready, so the
-domain never imports the worker or Celery. Messages carry a job id only: the job row says what to do.
+The domain only says "run this job", "deliver this job's callback" or "refine this user's principles"; the
+worker package registers the adapter that does it (Celery's queues, or the in-process runner of the embedded
+mode) when its app is ready, so the domain never imports the worker or Celery. Messages carry ids only: the
+rows say what to do.
 """
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ class JobQueue(Protocol):
 
     def send_callback(self, *, job_id: str) -> None:
         """Deliver the finished job's callback (retrying as the adapter's transport does)."""
+        ...
+
+    def send_refinement(self, *, user_id: int) -> None:
+        """Refine the user's principles from their feedback (light work: suggestions, no generation)."""
         ...
 
 
@@ -39,3 +44,7 @@ def job_enqueue(*, job_id, countdown: float = 0) -> None:
 
 def callback_enqueue(*, job_id) -> None:
     _queue().send_callback(job_id=str(job_id))
+
+
+def refinement_enqueue(*, user_id: int) -> None:
+    _queue().send_refinement(user_id=int(user_id))

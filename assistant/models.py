@@ -80,6 +80,11 @@ class GenerationJob(models.Model):
     principle_versions = models.JSONField(
         default=list, help_text="Principle versions applied: [{version_id, principle_id, text, weight}].",
     )
+    steering_arm = models.FloatField(
+        null=True, blank=True,
+        help_text="The arm of the user's learned steering strength this job's alpha came from (null: the request or "
+        "a pinned alpha set it); the reply's rating teaches that arm.",
+    )
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     cancel_requested = models.BooleanField(default=False)
@@ -171,3 +176,39 @@ class CallbackSigningSecret(models.Model):
 
     def __str__(self) -> str:
         return f"callback signing secret of user {self.user_id}"
+
+
+class Feedback(models.Model):
+    """What the user said about one reply: a rating, a comment, the text the reply should have been, tags.
+
+    It keeps the reply's provenance (principle versions, alpha and its learned arm, model, backend) so it stays
+    meaningful after the principles change."""
+
+    class Rating(models.TextChoices):
+        UP = "up", "up"
+        DOWN = "down", "down"
+
+    job = models.OneToOneField(GenerationJob, on_delete=models.CASCADE, related_name="feedback")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="feedback")
+    rating = models.CharField(max_length=4, choices=Rating.choices, blank=True)
+    comment = models.TextField(blank=True)
+    corrected_text = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
+
+    reply_text = models.TextField(help_text="The reply as it was rated.")
+    principle_versions = models.JSONField(default=list)
+    alpha = models.FloatField()
+    steering_arm = models.FloatField(null=True, blank=True)
+    model_id = models.CharField(max_length=300, blank=True)
+    backend = models.CharField(max_length=32, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["owner", "-created_at"], name="feedback_owner_recent")]
+        verbose_name_plural = "feedback"
+
+    def __str__(self) -> str:
+        return f"feedback on {self.job_id} ({self.rating or 'no rating'})"

@@ -21,6 +21,7 @@ from assistant.generation_contract import generation_settings_resolve, messages_
 from assistant.models import Conversation, GenerationJob, Message
 from core.exceptions import ApplicationError, Conflict, IdempotencyKeyReused, PayloadTooLarge
 from preferences.selectors import principle_versions_for_generation
+from preferences.steering_services import steering_alpha_choose
 
 PENDING_STATUSES = (GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING)
 
@@ -90,6 +91,15 @@ def _idempotent(
         return job, False
 
 
+def _steered(*, user: AbstractBaseUser, requested: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
+    """The request's settings with the user's steering strength when it gives no alpha, and the learned arm it
+    came from (None: the request's own alpha, or a pinned one)."""
+    if requested.get("alpha") is not None:
+        return requested, None
+    alpha, arm = steering_alpha_choose(user=user)
+    return {**requested, "alpha": alpha}, arm
+
+
 def _job_create(**fields: Any) -> GenerationJob:
     job = GenerationJob.objects.create(enqueued_at=timezone.now(), **fields)
     transaction.on_commit(lambda: job_queue.job_enqueue(job_id=job.id))
@@ -133,7 +143,8 @@ def message_submit(
                 f"The conversation would exceed {settings.GENERATION_MAX_CONVERSATION_CHARS} characters; "
                 "start a new one.", code="conversation_too_large",
             )
-        resolved = generation_settings_resolve(requested=generation_settings)
+        requested, steering_arm = _steered(user=user, requested=generation_settings)
+        resolved = generation_settings_resolve(requested=requested)
         _callback_url_validate(callback_url)
         position = 0 if history["last"] is None else history["last"] + 1
         message = Message.objects.create(
@@ -148,7 +159,7 @@ def message_submit(
         ]
         return _job_create(
             owner=user, conversation=locked, user_message=message, input_messages=input_messages,
-            settings=resolved, principle_versions=principles_snapshot(user=user),
+            settings=resolved, steering_arm=steering_arm, principle_versions=principles_snapshot(user=user),
             callback_url=callback_url,
             callback_status=GenerationJob.CallbackStatus.PENDING if callback_url else "",
             idempotency_key=idempotency_key, request_fingerprint=fingerprint,
@@ -179,8 +190,9 @@ def completion_submit(
             f"More than {settings.GENERATION_MAX_CONVERSATION_MESSAGES} messages.",
             code="conversation_too_large", fields={"messages": ["Too many messages."]},
         )
+    requested, steering_arm = _steered(user=user, requested=generation_settings)
     resolved = generation_settings_resolve(
-        requested=generation_settings, field_prefix="", field_aliases={"max_new_tokens": "max_tokens"},
+        requested=requested, field_prefix="", field_aliases={"max_new_tokens": "max_tokens"},
     )
 
     @transaction.atomic
@@ -193,7 +205,7 @@ def completion_submit(
                 for item in principle_overrides
             )
         return _job_create(
-            owner=user, input_messages=messages, settings=resolved,
+            owner=user, input_messages=messages, settings=resolved, steering_arm=steering_arm,
             principle_versions=principle_versions, idempotency_key=idempotency_key,
             request_fingerprint=fingerprint,
         )

@@ -167,6 +167,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- Preferences ------------------------------------------------------------------------------------------
 MAX_ACTIVE_PRINCIPLES_PER_USER = env.int("MAX_ACTIVE_PRINCIPLES_PER_USER", default=50)
+# The arms of each user's learned steering strength (Thompson sampling); GENERATION_DEFAULT_ALPHA should be one.
+STEERING_ALPHA_GRID = env.list("STEERING_ALPHA_GRID", cast=float, default=[0.0, 1.0, 2.0, 3.0, 5.0])
 
 # --- Alignment engine (read by worker/ and passed to alignment_engine; the engine never imports Django) ---
 ENGINE_MODEL = env("ENGINE_MODEL", default="")  # empty: the default SmolLM2-135M-Instruct GGUF

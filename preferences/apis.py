@@ -106,7 +106,7 @@ def _get_principle_or_404(request: Request, principle_id: int) -> Principle:
     return principle
 
 
-def _principle_response(principle: Principle, status_code: int = status.HTTP_200_OK) -> Response:
+def principle_response(principle: Principle, status_code: int = status.HTTP_200_OK) -> Response:
     response = Response(PrincipleOutputSerializer(principle).data, status=status_code)
     response["ETag"] = principle.etag
     return response
@@ -148,7 +148,7 @@ class PrincipleListCreateApi(JsonApi):
         serializer = PrincipleInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         principle = principle_create(owner=request.user, actor=request.user, **serializer.validated_data)
-        response = _principle_response(principle, status.HTTP_201_CREATED)
+        response = principle_response(principle, status.HTTP_201_CREATED)
         response["Location"] = request.build_absolute_uri(f"{principle.pk}/")
         return response
 
@@ -179,7 +179,7 @@ class PrincipleDetailApi(JsonApi):
             response = Response(status=status.HTTP_304_NOT_MODIFIED)
             response["ETag"] = principle.etag
             return response
-        return _principle_response(principle)
+        return principle_response(principle)
 
     def _update(self, request: Request, principle_id: int, *, partial: bool) -> Response:
         principle = _get_principle_or_404(request, principle_id)
@@ -188,7 +188,7 @@ class PrincipleDetailApi(JsonApi):
         principle = principle_update(
             principle=principle, actor=request.user, if_match=_if_match(request), **serializer.validated_data
         )
-        return _principle_response(principle)
+        return principle_response(principle)
 
     @extend_schema(
         operation_id="principles_update",
@@ -226,7 +226,7 @@ class PrincipleDetailApi(JsonApi):
     def delete(self, request: Request, principle_id: int) -> Response:
         principle = _get_principle_or_404(request, principle_id)
         principle = principle_deactivate(principle=principle, actor=request.user, if_match=_if_match(request))
-        return _principle_response(principle)
+        return principle_response(principle)
 
 
 class PrincipleVersionListApi(JsonApi):
@@ -276,4 +276,4 @@ class PrincipleVersionRestoreApi(JsonApi):
         principle = principle_version_restore(
             principle=principle, number=number, actor=request.user, if_match=_if_match(request)
         )
-        return _principle_response(principle)
+        return principle_response(principle)

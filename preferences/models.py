@@ -74,6 +74,10 @@ class PrincipleVersion(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    suggestion = models.ForeignKey(
+        "Suggestion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The accepted suggestion this version came from (empty: the user wrote it).",
+    )
 
     class Meta:
         ordering = ["principle_id", "number"]
@@ -83,3 +87,81 @@ class PrincipleVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.principle_id} v{self.number}"
+
+
+class Suggestion(models.Model):
+    """A change to the user's principles that their feedback supports, waiting for the user to accept or reject it.
+
+    ``evidence_key`` names the evidence (kind, principle, measured check): a rejected key is never proposed again."""
+
+    class Kind(models.TextChoices):
+        NEW_PRINCIPLE = "new_principle", "new principle"
+        EDIT_PRINCIPLE = "edit_principle", "edit principle"
+        WEIGHT = "weight", "weight"
+        DEACTIVATE = "deactivate", "deactivate"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        ACCEPTED = "accepted", "accepted"
+        REJECTED = "rejected", "rejected"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="suggestions")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    principle = models.ForeignKey(
+        Principle, null=True, blank=True, on_delete=models.CASCADE, related_name="suggestions",
+        help_text="The principle it changes (empty for a new principle).",
+    )
+    text = models.TextField(blank=True, help_text="The proposed principle text (new or edited principle).")
+    weight = models.FloatField(null=True, blank=True, help_text="The proposed weight (weight suggestions).")
+    rule = models.JSONField(null=True, blank=True, help_text="The checkable rule the text states, when it is one.")
+    rationale = models.TextField(help_text="What was measured, in words.")
+    feedback_ids = models.JSONField(default=list, help_text="The feedback it rests on.")
+    evidence_key = models.CharField(max_length=255)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["owner", "status", "-created_at"], name="suggestion_owner_status")]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "evidence_key"], condition=models.Q(status="pending"),
+                                    name="suggestion_one_pending_per_evidence"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for user {self.owner_id} ({self.status})"
+
+
+class SteeringProfile(models.Model):
+    """How a user's steering strength (alpha) is chosen when a request gives none: learned from their ratings
+    (Thompson sampling over a small grid of arms), or pinned to one value."""
+
+    class Mode(models.TextChoices):
+        LEARNED = "learned", "learned"
+        PINNED = "pinned", "pinned"
+
+    owner = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="steering")
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.LEARNED)
+    pinned_alpha = models.FloatField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"steering of user {self.owner_id} ({self.mode})"
+
+
+class SteeringArm(models.Model):
+    """The ratings one alpha of the grid earned for one user (Beta posterior: 1 + ups, 1 + downs)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="steering_arms")
+    alpha = models.FloatField()
+    ups = models.PositiveIntegerField(default=0)
+    downs = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["owner_id", "alpha"]
+        constraints = [models.UniqueConstraint(fields=["owner", "alpha"], name="steering_arm_unique")]
+
+    def __str__(self) -> str:
+        return f"arm {self.alpha:g} of user {self.owner_id}: {self.ups} up, {self.downs} down"

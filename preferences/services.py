@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from core.exceptions import LimitExceeded, PreconditionFailed, ResourceNotFound
-from preferences.models import Principle, PrincipleVersion
+from preferences.models import Principle, PrincipleVersion, Suggestion
 
 VERSIONED_FIELDS = ("text", "title", "weight", "active")
 
@@ -46,7 +46,9 @@ def _check_if_match(*, principle: Principle, if_match: Sequence[str] | None) -> 
         )
 
 
-def _record_version(*, principle: Principle, actor: AbstractBaseUser | None) -> None:
+def _record_version(
+    *, principle: Principle, actor: AbstractBaseUser | None, suggestion: Suggestion | None = None
+) -> None:
     principle.version += 1
     principle.full_clean(exclude=["owner"])
     principle.save()
@@ -58,6 +60,7 @@ def _record_version(*, principle: Principle, actor: AbstractBaseUser | None) -> 
         weight=principle.weight,
         active=principle.active,
         created_by=actor,
+        suggestion=suggestion,
     )
 
 
@@ -75,8 +78,10 @@ def principle_create(
     active: bool = True,
     position: int | None = None,
     actor: AbstractBaseUser | None = None,
+    suggestion: Suggestion | None = None,
 ) -> Principle:
-    """Create a principle and its version 1. ``position`` None appends after the owner's last one."""
+    """Create a principle and its version 1. ``position`` None appends after the owner's last one;
+    ``suggestion``: the accepted suggestion it comes from."""
     _lock_owner(owner.pk)
     if active:
         _check_active_limit(owner_id=owner.pk)
@@ -86,7 +91,7 @@ def principle_create(
     principle = Principle(
         owner=owner, text=text.strip(), title=title.strip(), weight=weight, active=active, position=position
     )
-    _record_version(principle=principle, actor=actor or owner)
+    _record_version(principle=principle, actor=actor or owner, suggestion=suggestion)
     return principle
 
 
@@ -101,6 +106,7 @@ def principle_update(
     active: bool | None = None,
     position: int | None = None,
     if_match: Sequence[str] | None = None,
+    suggestion: Suggestion | None = None,
 ) -> Principle:
     """Apply the given changes (None = keep). A new version is recorded when a versioned field changed;
     a position-only change reorders without a new version; no change at all writes nothing."""
@@ -127,7 +133,7 @@ def principle_update(
     if changed:
         if position is not None:
             principle.position = position
-        _record_version(principle=principle, actor=actor)
+        _record_version(principle=principle, actor=actor, suggestion=suggestion)
     elif position is not None and position != principle.position:
         principle.position = position
         principle.full_clean(exclude=["owner"])
@@ -136,10 +142,11 @@ def principle_update(
 
 
 def principle_deactivate(
-    *, principle: Principle, actor: AbstractBaseUser | None, if_match: Sequence[str] | None = None
+    *, principle: Principle, actor: AbstractBaseUser | None, if_match: Sequence[str] | None = None,
+    suggestion: Suggestion | None = None,
 ) -> Principle:
     """Delete from the user's point of view: the principle stops steering replies; its history is kept."""
-    return principle_update(principle=principle, actor=actor, active=False, if_match=if_match)
+    return principle_update(principle=principle, actor=actor, active=False, if_match=if_match, suggestion=suggestion)
 
 
 def principle_activate(

@@ -1,7 +1,7 @@
 """Principle endpoints, mounted under /api/v1/."""
 from django.urls import path, register_converter
 
-from preferences import apis
+from preferences import apis, steering_apis, suggestion_apis
 
 
 class IdConverter:
@@ -36,4 +36,11 @@ urlpatterns = [
         apis.PrincipleVersionRestoreApi.as_view(),
         name="principle-version-restore",
     ),
+    path("suggestions/", suggestion_apis.SuggestionListApi.as_view(), name="suggestion-list"),
+    path("suggestions/<id:suggestion_id>/", suggestion_apis.SuggestionDetailApi.as_view(), name="suggestion-detail"),
+    path("suggestions/<id:suggestion_id>/accept/", suggestion_apis.SuggestionAcceptApi.as_view(),
+         name="suggestion-accept"),
+    path("suggestions/<id:suggestion_id>/reject/", suggestion_apis.SuggestionRejectApi.as_view(),
+         name="suggestion-reject"),
+    path("steering/", steering_apis.SteeringApi.as_view(), name="steering"),
 ]

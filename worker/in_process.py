@@ -17,6 +17,7 @@ from django.db import close_old_connections, connections
 
 from assistant.callback_services import callback_backoff_seconds, job_callback_deliver
 from assistant.execution import jobs_requeue_stale
+from assistant.refinement import preferences_refine
 from worker import generation
 
 logger = logging.getLogger(__name__)
@@ -127,6 +128,10 @@ def send_generation(*, job_id: str, countdown: float = 0) -> None:
 
 def send_callback(*, job_id: str) -> None:
     runner.submit(job_callback_deliver_with_retries, callbacks=True, job_id=job_id)
+
+
+def send_refinement(*, user_id: int) -> None:
+    runner.submit(preferences_refine, callbacks=True, user_id=user_id)
 
 
 def shutdown() -> None:

@@ -19,3 +19,9 @@ class WorkerJobQueue:
             in_process.send_callback(job_id=job_id)
         else:
             tasks.deliver_callback.apply_async(args=[job_id])
+
+    def send_refinement(self, *, user_id: int) -> None:
+        if settings.GENERATION_IN_PROCESS:
+            in_process.send_refinement(user_id=user_id)
+        else:
+            tasks.refine_preferences.apply_async(args=[user_id])

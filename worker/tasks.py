@@ -13,6 +13,7 @@ from django.db import InterfaceError, OperationalError
 
 from assistant.callback_services import callback_backoff_seconds, job_callback_deliver
 from assistant.execution import jobs_requeue_stale
+from assistant.refinement import preferences_refine
 from worker.engine import get_engine
 from worker.generation import job_run
 
@@ -55,3 +56,9 @@ def requeue_stale_jobs() -> list[str]:
     """Run by celery beat every GENERATION_SWEEP_INTERVAL_SECONDS (on the light `callbacks` queue, so a backlog
     of generation jobs does not delay it)."""
     return jobs_requeue_stale()
+
+
+@shared_task(queue="callbacks", autoretry_for=TRANSIENT_ERRORS, retry_backoff=True, max_retries=5)
+def refine_preferences(user_id: int) -> int:
+    """After a feedback commits: turn the user's feedback into suggestions (light work: the `callbacks` queue)."""
+    return len(preferences_refine(user_id=user_id))
