@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from assistant.models import Conversation, GenerationJob, Message
+from assistant.models import Conversation, Feedback, GenerationJob, Message
 from assistant.services import job_cancel
 from core.exceptions import ApplicationError
 
@@ -126,4 +126,51 @@ class GenerationJobAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: GenerationJob | None = None) -> bool:
+        return False
+
+
+class FeedbackPrincipleFilter(admin.SimpleListFilter):
+    """Feedback on replies that applied a given principle (any of its versions)."""
+
+    title = "principle"
+    parameter_name = "principle"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        seen: dict[int, str] = {}
+        for versions in Feedback.objects.values_list("principle_versions", flat=True)[:2000]:
+            for version in versions:
+                if version.get("principle_id") is not None:
+                    seen.setdefault(version["principle_id"], version["text"][:60])
+        return [(str(principle_id), f"{principle_id}: {text}") for principle_id, text in sorted(seen.items())]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if not self.value() or not self.value().isdigit():
+            return queryset
+        wanted = int(self.value())
+        matching = [pk for pk, versions in queryset.values_list("pk", "principle_versions")
+                    if any(version.get("principle_id") == wanted for version in versions)]
+        return queryset.filter(pk__in=matching)
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(admin.ModelAdmin):
+    """What users said about replies, with the replies' provenance: read-only (users own their feedback)."""
+
+    list_display = ("id", "owner", "rating", "job", "model_id", "backend", "alpha", "created_at")
+    list_filter = ("rating", ("owner", admin.RelatedOnlyFieldListFilter), FeedbackPrincipleFilter, "model_id",
+                   "created_at")
+    search_fields = ("=job__id", "owner__username", "comment")
+    list_select_related = ("owner",)
+    date_hierarchy = "created_at"
+    fields = ("owner", "job", "rating", "comment", "corrected_text", "tags", "reply_text", "principle_versions",
+              "alpha", "steering_arm", "model_id", "backend", "created_at", "updated_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Feedback | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Feedback | None = None) -> bool:
         return False

@@ -14,9 +14,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from core.exceptions import ApplicationError
-from preferences.models import Principle, PrincipleVersion
+from preferences.models import Principle, PrincipleVersion, SteeringProfile, Suggestion
 from preferences.selectors import principle_active_count
 from preferences.services import principle_activate, principle_create, principle_deactivate, principle_update
+from preferences.steering_selectors import steering_summary
+from preferences.suggestion_services import suggestion_accept, suggestion_reject
 
 User = get_user_model()
 
@@ -154,3 +156,79 @@ class PrincipledUserAdmin(UserAdmin):
 
 
 # --- Chat: read-only for support, cancelling jobs through the service --------------------------------------
+
+
+def _decide(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet, decide, verb: str) -> None:
+    done, refused = 0, []
+    for suggestion in queryset:
+        try:
+            decide(suggestion)
+            done += 1
+        except ApplicationError as error:
+            refused.append(f"{suggestion.pk}: {error.message}")
+    modeladmin.message_user(request, f"{verb} {done} suggestion(s).", messages.SUCCESS)
+    if refused:
+        modeladmin.message_user(request, "Refused: " + " ".join(refused), messages.ERROR)
+
+
+@admin.action(description="Accept selected suggestions (as the user would: a new principle or version)")
+def accept_suggestions(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    _decide(modeladmin, request, queryset, lambda s: suggestion_accept(suggestion=s, actor=request.user), "Accepted")
+
+
+@admin.action(description="Reject selected suggestions (the same evidence is not proposed again)")
+def reject_suggestions(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    _decide(modeladmin, request, queryset, lambda s: suggestion_reject(suggestion=s), "Rejected")
+
+
+@admin.register(Suggestion)
+class SuggestionAdmin(admin.ModelAdmin):
+    """Suggestions from feedback; staff accept or reject them through the same services as the user."""
+
+    list_display = ("id", "owner", "kind", "status", "principle", "short_text", "weight", "created_at")
+    list_filter = ("status", "kind", ("owner", admin.RelatedOnlyFieldListFilter), "created_at")
+    search_fields = ("owner__username", "text", "rationale")
+    list_select_related = ("owner", "principle")
+    actions = [accept_suggestions, reject_suggestions]
+    fields = ("owner", "kind", "status", "principle", "text", "weight", "rule", "rationale", "feedback_ids",
+              "evidence_key", "created_at", "updated_at", "decided_at")
+    readonly_fields = fields
+
+    @admin.display(description="text")
+    def short_text(self, suggestion: Suggestion) -> str:
+        return suggestion.text[:80]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Suggestion | None = None) -> bool:
+        return False
+
+
+@admin.register(SteeringProfile)
+class SteeringProfileAdmin(admin.ModelAdmin):
+    """Each user's steering strength: mode, pinned alpha, and the ratings per arm (read-only)."""
+
+    list_display = ("owner", "mode", "pinned_alpha", "alpha_in_use", "updated_at")
+    list_filter = ("mode",)
+    search_fields = ("owner__username",)
+    fields = ("owner", "mode", "pinned_alpha", "alpha_in_use", "arms", "updated_at")
+    readonly_fields = fields
+
+    @admin.display(description="alpha in use")
+    def alpha_in_use(self, profile: SteeringProfile) -> float:
+        return steering_summary(user=profile.owner)["alpha"]
+
+    @admin.display(description="arms (alpha: up/down)")
+    def arms(self, profile: SteeringProfile) -> str:
+        return ", ".join(f"{arm['alpha']:g}: {arm['ups']}/{arm['downs']}"
+                         for arm in steering_summary(user=profile.owner)["arms"])
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: SteeringProfile | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: SteeringProfile | None = None) -> bool:
+        return False
