@@ -42,9 +42,11 @@ def test_suggestions_are_accepted_and_rejected_through_the_services(staff_client
     drafts = [SuggestionDraft(kind="new_principle", principle_id=None, text=f"Rule {n}.", weight=None, rule=None,
                               rationale="measured", feedback_ids=(1,), key=f"k{n}") for n in range(2)]
     first, second = suggestions_store(user_id=alice.pk, drafts=drafts)
-    staff_client.post("/admin/preferences/suggestion/", {"action": "accept_suggestions", "_selected_action": [first.pk]})
-    staff_client.post("/admin/preferences/suggestion/", {"action": "reject_suggestions", "_selected_action": [second.pk]})
-    first.refresh_from_db(), second.refresh_from_db()
+    changelist = "/admin/preferences/suggestion/"
+    staff_client.post(changelist, {"action": "accept_suggestions", "_selected_action": [first.pk]})
+    staff_client.post(changelist, {"action": "reject_suggestions", "_selected_action": [second.pk]})
+    first.refresh_from_db()
+    second.refresh_from_db()
     assert (first.status, second.status) == ("accepted", "rejected")
     principle = alice.principles.get()
     assert principle.text == "Rule 0." and principle.versions.get().suggestion_id == first.pk

@@ -48,7 +48,8 @@ def test_accepting_a_new_principle_creates_it_with_the_suggestion_as_source(alic
 
 
 @pytest.mark.parametrize(("kind", "changes", "expected"), [
-    ("edit_principle", {"text": "Answer in at most three sentences."}, ("Answer in at most three sentences.", 1.0, True)),
+    ("edit_principle", {"text": "Answer in at most three sentences."},
+     ("Answer in at most three sentences.", 1.0, True)),
     ("weight", {"weight": 2.5, "text": None}, ("Answer in at most five sentences.", 2.5, True)),
     ("deactivate", {"text": None}, ("Answer in at most five sentences.", 1.0, False)),
 ])
