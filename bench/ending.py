@@ -71,7 +71,7 @@ def traced(engine: Any, traces: dict[int, Trace], end_rule: str) -> Iterator[Non
         def choose_tokens(logits, active, layout, vocab_size):
             tokens = choose(logits, active, layout, vocab_size)
             rows = logits[:, :vocab_size].float()
-            for position, (state, (start, stop)) in enumerate(zip(active, row_spans(active))):
+            for position, (state, (start, stop)) in enumerate(zip(active, row_spans(active), strict=True)):
                 if stop - start != 2:
                     continue  # prompting or no principle: one stream, nothing to contrast
                 config = state.request.config

@@ -2,7 +2,8 @@
 
 The engine's decode loop does not call `alignment_engine.repetition` yet (that integration belongs to the loop
 and to GenerationConfig). To measure the guard before then, `guarded(settings)` temporarily wraps
-  * `decoding.choose_tokens` (wherever the engine refers to it), only to see which requests (and their generated tokens) a step decides, and
+  * `decoding.choose_tokens` (wherever the engine refers to it), only to see which requests (and their generated
+    tokens) a step decides, and
   * `linear_alignment.aligned_probabilities`, to subtract the guard's penalties from the request's logits.
 Placements:
   * "streams":  the penalty is subtracted from each stream before the combination. Because a request's stream
@@ -10,7 +11,8 @@ Placements:
     the plausibility mask is taken from (tests/engine/test_repetition.py checks the identity), which is how it
     is done here.
   * "combined": subtracted from z only; the top-p mask still comes from the unpenalised principle logits.
-Nothing here is used outside bench/.
+`end_rule=principle-top` also ends a reply whenever the end-of-turn token is the principle stream's top token
+(see bench/ending.py). Nothing here is used outside bench/.
 """
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ from alignment_engine import linear_alignment as la
 from alignment_engine import repetition
 
 PLACEMENTS = ("streams", "combined")
+# "principle-top": end the reply whenever the end-of-turn token is the (penalised) principle stream's top token.
+END_RULES = ("none", "principle-top")
 
 
 @dataclass(frozen=True)
@@ -41,14 +45,21 @@ class GuardSettings:
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
     placement: str = "streams"
+    end_rule: str = "none"
 
     def __post_init__(self) -> None:
         if self.placement not in PLACEMENTS:
             raise ValueError(f"placement must be one of {', '.join(PLACEMENTS)}")
+        if self.end_rule not in END_RULES:
+            raise ValueError(f"end_rule must be one of {', '.join(END_RULES)}")
+
+    @property
+    def penalises(self) -> bool:
+        return self.dry_multiplier != 0 or self.presence_penalty != 0 or self.frequency_penalty != 0
 
     @property
     def active(self) -> bool:
-        return self.dry_multiplier != 0 or self.presence_penalty != 0 or self.frequency_penalty != 0
+        return self.penalises or self.end_rule != "none"
 
     @classmethod
     def parse(cls, spec: str) -> GuardSettings:
@@ -62,8 +73,9 @@ class GuardSettings:
             if key not in types:
                 raise ValueError(f"unknown guard setting {key!r} ({', '.join(types)})")
             if key == "dry_breakers":
-                values[key] = () if raw == "none" else tuple(p.encode().decode("unicode_escape") for p in raw.split("|"))
-            elif key == "placement":
+                escaped = raw.split("|")
+                values[key] = () if raw == "none" else tuple(p.encode().decode("unicode_escape") for p in escaped)
+            elif key in ("placement", "end_rule"):
                 values[key] = raw
             elif types[key] == "int":
                 values[key] = int(raw)
@@ -123,11 +135,13 @@ def guarded(engine: Any, settings: GuardSettings) -> Iterator[None]:
         yield
         return
     breakers = breaker_ids(engine.tokenizer, engine.vocab_size, settings.dry_breakers)
+    end_tokens = torch.tensor(sorted(engine.eos_token_ids))
+    end_token = min(engine.eos_token_ids)
     original_aligned = la.aligned_probabilities
     current: list[Any] = []
 
     def aligned_probabilities(combined, principle_logits, temperature, top_p, *rest):
-        if len(current) == combined.shape[0]:
+        if settings.penalises and len(current) == combined.shape[0]:
             combined, principle_logits = combined.clone(), principle_logits.float().clone()
             for row, state in enumerate(current):
                 penalties = request_penalties(settings, state.generated, breakers)
@@ -135,7 +149,14 @@ def guarded(engine: Any, settings: GuardSettings) -> Iterator[None]:
                     combined[row] = repetition.subtract_penalties(combined[row], penalties)
                     if settings.placement == "streams":
                         principle_logits[row] = repetition.subtract_penalties(principle_logits[row], penalties)
-        return original_aligned(combined, principle_logits, temperature, top_p, *rest)
+        probabilities = original_aligned(combined, principle_logits, temperature, top_p, *rest)
+        if settings.end_rule == "principle-top":
+            ends = torch.isin(principle_logits.argmax(-1), end_tokens)
+            if ends.any():
+                probabilities = probabilities.clone()
+                probabilities[ends] = 0.0
+                probabilities[ends, end_token] = 1.0
+        return probabilities
 
     def wrap(choose):
         def choose_tokens(logits: torch.Tensor, active, layout, vocab_size):

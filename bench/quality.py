@@ -129,7 +129,7 @@ def generate(
             chunk_started = time.perf_counter()
             results = engine.generate_batch([job[3] for job in chunk])
             seconds = time.perf_counter() - chunk_started
-            for (mode, names, index, _), result in zip(chunk, results):
+            for (mode, names, index, _), result in zip(chunk, results, strict=True):
                 reply = Reply(result.text, result.finish_reason, result.tokens)
                 records.append(Record(engine.backend, guard.name, mode.key, names, index, reply, seconds))
             done = min(start + batch_size, len(jobs))
@@ -151,9 +151,7 @@ def adherence(records: list[Record], principle: ScoredPrinciple, size: int) -> l
     for the no-principle mode every reply is scored against every principle)."""
     scores = []
     for record in records:
-        if record.names == () and size == 1:
-            scores.append(principle.score(record.reply))
-        elif len(record.names) == size and principle.name in record.names:
+        if record.names == () and size == 1 or len(record.names) == size and principle.name in record.names:
             scores.append(principle.score(record.reply))
     return scores
 
@@ -167,7 +165,8 @@ def summary_table(records: list[Record], principles: PrincipleSet, modes: list[M
     ]
     rows = []
     for (backend, guard), group in grouped(records, lambda r: (r.backend, r.guard)).items():
-        tokens_per_second = sum(r.reply.tokens for r in group) / wall[(backend, guard)]
+        seconds = wall.get((backend, guard))
+        tokens_per_second = f"{sum(r.reply.tokens for r in group) / seconds:.1f}" if seconds else "-"
         for mode in modes:
             picked = [r for r in group if r.mode == mode.key]
             if not picked:
@@ -185,7 +184,7 @@ def summary_table(records: list[Record], principles: PrincipleSet, modes: list[M
                 f"{mean([distinct_n(r.reply.text, 2) for r in picked]):.3f}",
                 percent(mean([r.reply.ended for r in picked])),
                 f"{mean([r.reply.tokens for r in picked]):.1f}",
-                f"{tokens_per_second:.1f}" if mode is modes[0] else "",
+                tokens_per_second if mode is modes[0] else "",
             ])
     return markdown_table(header, rows)
 
@@ -246,6 +245,23 @@ def save(path: str, records: list[Record], questions: list[str]) -> None:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
+def load_records(paths: Sequence[str], questions: int | None = None) -> tuple[list[Record], list[Mode]]:
+    """Replies saved by --save (the first `questions` questions of each file), and their modes in file order."""
+    records, labels = [], []
+    for path in paths:
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                row = json.loads(line)
+                if questions is not None and row["question_index"] >= questions:
+                    continue
+                reply = Reply(row["text"], row["finish_reason"], row["tokens"])
+                records.append(Record(row["backend"], row["guard"], row["mode"], tuple(row["principles"]),
+                                      row["question_index"], reply))
+                if row["mode"] not in labels:
+                    labels.append(row["mode"])
+    return records, [Mode(label, None if label == "no principle" else 0.0) for label in labels]
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=default_data_path())
@@ -256,7 +272,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--alphas", type=float, nargs="+", default=[DEFAULT_ALPHA, 1.0, 5.0],
                         help="Linear Alignment strengths (the default and two others)")
-    parser.add_argument("--principles", default=DEFAULT_PRINCIPLES, help="principle file (JSON, see bench/principles.json)")
+    parser.add_argument("--principles", default=DEFAULT_PRINCIPLES,
+                        help="principle file (JSON, see bench/principles.json)")
     parser.add_argument("--only", nargs="+", help="only these principles (combinations keep only fully kept ones)")
     parser.add_argument("--no-combinations", action="store_true")
     parser.add_argument("--set", dest="settings", action="append", type=parse_setting, default=[], metavar="KEY=VALUE",
@@ -268,6 +285,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", default=None)
     parser.add_argument("--device", default=None)
     parser.add_argument("--save", help="write every reply as JSONL here")
+    parser.add_argument("--from-jsonl", nargs="+", metavar="FILE",
+                        help="score replies saved by --save instead of generating (--questions limits them)")
     return parser.parse_args(argv)
 
 
@@ -290,6 +309,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     from alignment_engine import load_engine
 
     principles = selected_principles(args)
+    if args.from_jsonl:
+        records, modes = load_records(args.from_jsonl, args.questions)
+        wanted = principle_sets(principles)
+        records = [r for r in records if not r.names or r.names in wanted]
+        print_tables(records, principles, modes, {})
+        return
     questions = split_questions(load_questions(args.data), args.split)[: args.questions]
     modes = build_modes(args.modes, args.alphas)
     settings = {**dict(args.settings), "max_new_tokens": args.max_new_tokens}
@@ -313,6 +338,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     for guard in guards:
         if guard.active:
             print(f"guard {guard.name}: {guard}")
+    print_tables(records, principles, modes, wall)
+
+
+def print_tables(records: list[Record], principles: PrincipleSet, modes: list[Mode], wall: dict) -> None:
     print("\n" + summary_table(records, principles, modes, wall))
     print("\n" + principle_table(records, principles, modes))
     if principles.combinations:
