@@ -113,3 +113,21 @@ def test_penalising_each_stream_equals_penalising_combined_and_mask_logits(alpha
     )
     penalised_combined = rep.subtract_penalties(la.combine_logits(principle, plain, alpha), penalties)
     assert torch.allclose(combined_of_penalised, penalised_combined, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.llamacpp
+def test_both_backends_find_the_same_breaker_tokens(engine):
+    """DRY's breakers come from the vocabulary's text; both backends' tokenizers must give the same ids."""
+    pytest.importorskip("llama_cpp")
+    from alignment_engine import load_engine
+
+    llama = load_engine(backend="llamacpp")
+
+    def breakers(backend_engine):
+        pieces = [backend_engine.tokenizer.decode([t], skip_special_tokens=False) for t in range(llama.vocab_size)]
+        return rep.breaker_token_ids(pieces)
+
+    found = breakers(llama)
+    assert len(found) > 4  # every token containing a newline, colon, quote or asterisk
+    assert breakers(engine) == found
