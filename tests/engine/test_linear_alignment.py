@@ -122,3 +122,9 @@ def test_stream_terms_name_each_streams_principles():
     weighted = la.stream_terms(1.0, [1.0, 3.0])
     assert [term.principles for term in weighted] == [(0, 1), (), (0,), (1,)]
     assert [term.coefficient for term in weighted] == la.stream_coefficients(1.0, [1.0, 3.0])
+
+
+def test_two_stream_view_of_the_mixing_equals_the_papers_combination():
+    z_p, z_0 = torch.randn(2, 3, 20, generator=torch.Generator().manual_seed(5))
+    for alpha in (0.0, 2.5):
+        assert torch.allclose(la.combine_logits(z_p, z_0, alpha), reference.combine_logits(z_p, z_0, alpha), atol=1e-5)
