@@ -159,13 +159,14 @@ def _casing(pair: _Pair) -> list[Observation]:
 
 
 def _cut_mid_sentence(pair: _Pair) -> bool:
-    """Whether the correction is the reply cut short inside a sentence (a cut by words, not by sentences)."""
+    """Whether the correction is the reply cut short inside a sentence or line (by words, not by sentences)."""
     kept = len(pair.corrected_tokens)
     if not 0 < kept < len(pair.reply_tokens):
         return False
     if [t.norm for t in pair.reply_tokens[:kept]] != [t.norm for t in pair.corrected_tokens]:
         return False
-    return not pair.reply_tokens[kept - 1].ends_sentence
+    last, following = pair.reply_tokens[kept - 1], pair.reply_tokens[kept]
+    return not last.ends_sentence and "\n" not in pair.reply[last.end : following.start]
 
 
 def _length(pair: _Pair) -> list[Observation]:
@@ -178,7 +179,7 @@ def _length(pair: _Pair) -> list[Observation]:
         f"the reply had {reply_sentences} and {reply_words}"
     )
     cut_mid_sentence = _cut_mid_sentence(pair)
-    if sentences < reply_sentences and words <= 0.85 * reply_words and not cut_mid_sentence:
+    if sentences < reply_sentences and words < reply_words and not cut_mid_sentence:
         strength = 1.5 * (reply_sentences - sentences) / reply_sentences
         return [observation_of({"type": "max_sentences", "value": sentences}, strength, counts)]
     if reply_words >= 20 and words <= 0.7 * reply_words and (sentences == reply_sentences or cut_mid_sentence):

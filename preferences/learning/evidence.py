@@ -15,8 +15,8 @@ endorsed (every correction, and every reply rated up without one) are the sample
   lowered when the evidence is mixed.
 
 A draft's ``key`` names its evidence: the kind, the check, and the principle's version for drafts that touch
-one. A rejected key is never proposed again and a pending one not twice; a principle's new version (after an
-accepted edit or weight, or the user's own change) is a new situation with keys of its own.
+one. A rejected key is never proposed again, a pending or accepted one not twice; a principle's new version
+(after an accepted edit or weight, or the user's own change) is a new situation with keys of its own.
 """
 
 from __future__ import annotations
@@ -82,14 +82,18 @@ class ExistingPrinciple:
 
 @dataclass(frozen=True)
 class Policy:
-    """Thresholds and bounds; the service fills the limits from its settings."""
+    """Thresholds and bounds; the service fills the limits from its settings.
+
+    ``weight_min`` stays above zero (the engine refuses a weight of 0): a principle that should stop acting is
+    deactivated instead.
+    """
 
     min_support: int = 2
     strong: float = 0.8
     duplicate_score: float = 90.0
     max_active_principles: int = 50
     weight_step: float = 0.5
-    weight_min: float = 0.0
+    weight_min: float = 0.5
     weight_max: float = 5.0
 
 
@@ -109,12 +113,17 @@ class SuggestionDraft:
 
 @dataclass(frozen=True)
 class LearningInput:
-    """Everything ``suggest`` needs about one user."""
+    """Everything ``suggest`` needs about one user.
+
+    ``rejected_keys``: keys of the suggestions the user rejected; ``proposed_keys``: keys of those pending or
+    accepted (an accepted one is not proposed again either, even after the user undoes it by hand).
+    ``pending_new_principles``: pending ``new_principle`` suggestions, which count against the limit.
+    """
 
     feedback: Sequence[FeedbackSample]
     principles: Sequence[ExistingPrinciple] = ()
     rejected_keys: frozenset[str] = frozenset()
-    pending_keys: frozenset[str] = frozenset()
+    proposed_keys: frozenset[str] = frozenset()
     pending_new_principles: int = 0
     policy: Policy = field(default_factory=Policy)
 
@@ -291,7 +300,7 @@ def suggest(data: LearningInput) -> list[SuggestionDraft]:
     touched: set[int] = set()
 
     def offer(draft: SuggestionDraft) -> bool:
-        if draft.key in data.rejected_keys or draft.key in data.pending_keys:
+        if draft.key in data.rejected_keys or draft.key in data.proposed_keys:
             return False
         drafts.append(draft)
         if draft.principle_id is not None:

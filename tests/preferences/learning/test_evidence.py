@@ -81,7 +81,7 @@ def test_a_rejected_or_pending_key_is_not_proposed_again():
     samples = [closing(1), closing(2)]
     (draft,) = suggest(LearningInput(feedback=samples))
     assert suggest(LearningInput(feedback=[*samples, closing(3)], rejected_keys=frozenset({draft.key}))) == []
-    assert suggest(LearningInput(feedback=[*samples, closing(3)], pending_keys=frozenset({draft.key}))) == []
+    assert suggest(LearningInput(feedback=[*samples, closing(3)], proposed_keys=frozenset({draft.key}))) == []
     # The key names the evidence, not the feedback ids: more of the same evidence is still the same key.
     (again,) = suggest(LearningInput(feedback=[*samples, closing(3)]))
     assert again.key == draft.key and again.feedback_ids == (1, 2, 3)
