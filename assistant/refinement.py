@@ -35,7 +35,8 @@ def preferences_refine(*, user_id: int) -> list[Suggestion]:
     drafts = suggest(LearningInput(
         feedback=samples, principles=principles,
         rejected_keys=suggestion_evidence_keys(user_id=user_id, status=Suggestion.Status.REJECTED),
-        pending_keys=suggestion_evidence_keys(user_id=user_id, status=Suggestion.Status.PENDING),
+        proposed_keys=suggestion_evidence_keys(user_id=user_id, status=Suggestion.Status.PENDING)
+        | suggestion_evidence_keys(user_id=user_id, status=Suggestion.Status.ACCEPTED),
         pending_new_principles=pending.filter(kind=Suggestion.Kind.NEW_PRINCIPLE).count(),
         policy=Policy(max_active_principles=settings.MAX_ACTIVE_PRINCIPLES_PER_USER, weight_min=WEIGHT_MIN,
                       weight_max=WEIGHT_MAX),

@@ -64,6 +64,8 @@ class PrincipleVersionOutputSerializer(serializers.Serializer):
     active = serializers.BooleanField()
     created_at = serializers.DateTimeField()
     created_by = serializers.CharField(source="created_by.username", allow_null=True)
+    suggestion = serializers.IntegerField(source="suggestion_id", allow_null=True,
+                                          help_text="The accepted suggestion this version came from (null: written).")
 
 
 class PrincipleInputSerializer(StrictInputSerializer):
