@@ -261,7 +261,9 @@ def test_satisfies(check, good, bad):
 
 
 def test_cutting_after_a_line_is_a_sentence_limit():
-    reply = "Tea is lovely. There are many kinds:\n\n1. Green tea is light.\n2. Black tea is strong.\n3. White tea is rare."
+    reply = (
+        "Tea is lovely. There are many kinds:\n\n1. Green tea is light.\n2. Black tea is strong.\n3. White tea is rare."
+    )
     observations = observe(reply, "Tea is lovely. There are many kinds:")
     assert only(observations, "max_sentences").value == 2
     assert by_kind(observations, "max_words") == []
