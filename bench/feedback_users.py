@@ -115,6 +115,8 @@ class MaxSentences(Editor):
 
 
 class MaxWords(Editor):
+    """Keeps the first N words (whitespace-separated chunks with a letter or digit) and ends with a period."""
+
     type = "max_words"
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
@@ -122,10 +124,10 @@ class MaxWords(Editor):
         self.limit = _positive_int(spec)
 
     def edit(self, text: str) -> str:
-        found = list(WORD_RE.finditer(text))
+        found = [match for match in re.finditer(r"\S+", text) if WORD_RE.search(match.group())]
         if len(found) <= self.limit:
             return text
-        kept = text[: found[self.limit - 1].end()].rstrip()
+        kept = text[: found[self.limit - 1].end()].rstrip().rstrip(",;:—-")
         kept = re.sub(r"\n\s*(?:[-*•]|\d+[.)]?)\s*$", "", kept).rstrip()  # a list marker left alone on its line
         return kept if kept.endswith((".", "!", "?")) else kept + "."
 

@@ -115,3 +115,9 @@ def test_gain():
     assert gain(10.0, 2.0, 2.0) == 1.0
     assert gain(10.0, 4.0, 2.0) == 0.75
     assert gain(3.0, 1.0, 3.0) is None
+
+
+def test_a_word_is_a_whitespace_chunk_with_a_letter_or_digit():
+    editor = editor_from_spec({"type": "max_words", "value": 3})
+    assert editor.edit("A step-by-step guide, with care.") == "A step-by-step guide."
+    assert editor.edit("One - two three") == "One - two three"
