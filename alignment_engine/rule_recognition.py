@@ -67,7 +67,7 @@ _REPLY = (
 
 # Words that make a phrasing conditional, graded or partial: then it is not a rule we can keep exactly.
 _HEDGES = re.compile(
-    r"\b(?:when|whenever|if|unless|except|too|often|much|many|sparingly|mostly|usually|sometimes|"
+    r"\b(?:when|whenever|if|unless|except|too|often|much|many|sparingly|mostly|usually|sometimes|overuse|excessive|"
     r"rarely|where possible|if possible|try|prefer|preferably|ideally|"
     r"for (?:names|titles|code|variable|headings|acronyms)|"
     r"at least|(?<!no )(?<!not )more than|minimum|or more)\b",
@@ -244,8 +244,6 @@ def _no_emoji(text: str) -> Rule | None:
 
 
 RECOGNISERS: tuple[Callable[[str], Rule | None], ...] = (
-    _opening,
-    _closing,
     _no_emoji,
     _list_style,
     _casing,
@@ -264,14 +262,13 @@ def recognise_rules(text: str) -> tuple[Rule, ...]:
     unquoted = re.sub(_QUOTED, "''", clean)
     if _HEDGES.search(unquoted):
         return ()
-    found: list[Rule] = []
+    found = [rule for rule in (_opening(clean), _closing(clean)) if rule is not None]
+    for rule in found:  # the fixed text says it all: words inside it ("start with 'No emoji'") are no rule
+        clean = clean.replace(rule.value, "")
     for recognise in RECOGNISERS:
         rule = recognise(clean)
         if rule is not None and rule not in found:
             found.append(rule)
-    if any(isinstance(rule, (Opening, Closing)) for rule in found):
-        # quoted fixed text says it all; a word inside it ("start with 'No emoji here'") is not another rule
-        found = [rule for rule in found if isinstance(rule, (Opening, Closing))]
     if any(isinstance(rule, Forbidden) and rule.values != ("!",) for rule in found):
         found = [rule for rule in found if not isinstance(rule, ListStyle)]
     try:

@@ -2,10 +2,10 @@
 
     python -m bench.rules_recognition [--data bench/rule_phrasings.jsonl] [--show-errors]
 
-Each line of the data: {"text": principle, "rule": the rule's JSON form, or null when it must not become a rule}.
-Precision: of the phrasings given a rule, the share given exactly the labelled rule; recall: of the phrasings
-labelled with a rule, the share given it. Reported for the whole set and for its two halves (odd / even lines),
-so a pattern tuned on one half can be judged on the other.
+Each line of the data: {"text": principle, "rule": the rule's JSON form, or null when it must not become a rule,
+"set": "heldout" for the phrasings written after the patterns (absent: "dev", the ones the patterns were written
+against)}. Precision: of the phrasings given a rule, the share given exactly the labelled rule; recall: of the
+phrasings labelled with a rule, the share given it. Reported for the whole set, "dev" and "heldout".
 """
 
 from __future__ import annotations
@@ -57,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show-errors", action="store_true")
     args = parser.parse_args(argv)
     phrasings = load_phrasings(args.data)
-    parts = {"all": phrasings, "half A (odd lines)": phrasings[0::2], "half B (even lines)": phrasings[1::2]}
+    parts = {"all": phrasings}
+    for name in ("dev", "heldout"):
+        parts[name] = [item for item in phrasings if item.get("set", "dev") == name]
     rows = []
     for name, part in parts.items():
         result = score(part)
