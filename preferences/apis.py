@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from alignment_engine.rules import RULE_TYPES
 from core.openapi import error_responses
 from core.pagination import BoundedLimitOffsetPagination
 from core.strict_input import (
@@ -21,6 +22,7 @@ from core.strict_input import (
 )
 from preferences import models as limits
 from preferences.models import Principle
+from preferences.rules import rules_validate
 from preferences.selectors import principle_get, principle_list, principle_version_get, principle_version_list
 from preferences.services import (
     principle_create,
@@ -43,12 +45,29 @@ ETAG = OpenApiParameter(
 )
 
 
+@extend_schema_field({"type": "array", "items": {"type": "object", "additionalProperties": True,
+                      "required": ["type"], "properties": {"type": {"type": "string", "enum": list(RULE_TYPES)}}},
+                      "description": "Rules decoding keeps exactly, in their JSON form (docs/engine.md)."})
+class RulesField(serializers.Field):
+    """A list of rules in their JSON form; each rule and the set are validated by the engine's own parser."""
+
+    def to_internal_value(self, data):
+        return rules_validate(data)
+
+    def to_representation(self, value):
+        return value
+
+
 class PrincipleOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     title = serializers.CharField()
     text = serializers.CharField()
     weight = serializers.FloatField()
     active = serializers.BooleanField()
+    rules = RulesField(help_text="Explicit rules ([]: none).")
+    rule_recognition = serializers.BooleanField(help_text="Without explicit rules, rules are read from the text.")
+    enforced_as = RulesField(help_text="The rules decoding keeps exactly for this principle: the explicit ones, "
+                             "else the ones recognised from its text; [] means steered by Linear Alignment only.")
     position = serializers.IntegerField()
     version = serializers.IntegerField(help_text="Number of the current version.")
     created_at = serializers.DateTimeField()
@@ -62,6 +81,9 @@ class PrincipleVersionOutputSerializer(serializers.Serializer):
     text = serializers.CharField()
     weight = serializers.FloatField()
     active = serializers.BooleanField()
+    rules = RulesField()
+    rule_recognition = serializers.BooleanField()
+    enforced_as = RulesField()
     created_at = serializers.DateTimeField()
     created_by = serializers.CharField(source="created_by.username", allow_null=True)
     suggestion = serializers.IntegerField(source="suggestion_id", allow_null=True,
@@ -76,6 +98,10 @@ class PrincipleInputSerializer(StrictInputSerializer):
     weight = StrictFloatField(min_value=limits.WEIGHT_MIN, max_value=limits.WEIGHT_MAX, default=limits.WEIGHT_DEFAULT,
                               help_text=limits.WEIGHT_HELP)
     active = StrictBooleanField(default=True)
+    rules = RulesField(required=False, default=list,
+                       help_text="Rules to keep exactly (replaces recognition for this principle); default [].")
+    rule_recognition = StrictBooleanField(default=True, help_text="Read rules from the text when there are "
+                                          "no explicit ones (default true; false: steered only).")
     position = StrictIntegerField(
         min_value=0, max_value=limits.POSITION_MAX, required=False, help_text="Default: after the last one."
     )

@@ -12,6 +12,8 @@ from django.db import models
 from django.db.models.functions import Length
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 
+from preferences.rules import enforced_rules
+
 TEXT_MAX_LENGTH = 2000
 TITLE_MAX_LENGTH = 200
 WEIGHT_MIN = 0.0
@@ -32,6 +34,10 @@ class Principle(models.Model):
         help_text="Steering strength multiplier, 0..5.",
     )
     active = models.BooleanField(default=True)
+    rules = models.JSONField(default=list, blank=True,
+                             help_text="Explicit rules decoding keeps exactly (JSON form: docs/engine.md).")
+    rule_recognition = models.BooleanField(
+        default=True, help_text="Without explicit rules, read rules from the text (off: steered only).")
     position = models.PositiveIntegerField(
         default=0, validators=[MaxValueValidator(POSITION_MAX)], help_text="Ordering among the owner's principles."
     )
@@ -56,6 +62,11 @@ class Principle(models.Model):
         return self.title or self.text[:60]
 
     @property
+    def enforced_as(self) -> list[dict]:
+        """The rules decoding keeps for this principle ([]: steered by Linear Alignment only)."""
+        return enforced_rules(text=self.text, rules=self.rules, rule_recognition=self.rule_recognition)
+
+    @property
     def etag(self) -> str:
         """Changes on every write (versioned or not, e.g. a new position): the If-Match token."""
         return f'"{self.pk}-{self.version}-{int(self.updated_at.timestamp() * 1_000_000)}"'
@@ -70,6 +81,8 @@ class PrincipleVersion(models.Model):
     text = models.TextField()
     weight = models.FloatField()
     active = models.BooleanField()
+    rules = models.JSONField(default=list, blank=True)
+    rule_recognition = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -87,6 +100,10 @@ class PrincipleVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.principle_id} v{self.number}"
+
+    @property
+    def enforced_as(self) -> list[dict]:
+        return enforced_rules(text=self.text, rules=self.rules, rule_recognition=self.rule_recognition)
 
 
 class Suggestion(models.Model):

@@ -15,8 +15,9 @@ from django.db.models import Max
 
 from core.exceptions import LimitExceeded, PreconditionFailed, ResourceNotFound
 from preferences.models import Principle, PrincipleVersion, Suggestion
+from preferences.rules import rules_compatible_with
 
-VERSIONED_FIELDS = ("text", "title", "weight", "active")
+VERSIONED_FIELDS = ("text", "title", "weight", "active", "rules", "rule_recognition")
 
 
 def _lock_owner(owner_id: int) -> None:
@@ -59,9 +60,19 @@ def _record_version(
         text=principle.text,
         weight=principle.weight,
         active=principle.active,
+        rules=principle.rules,
+        rule_recognition=principle.rule_recognition,
         created_by=actor,
         suggestion=suggestion,
     )
+
+
+def _check_rules(principle: Principle) -> None:
+    """An active principle's enforced rules must be keepable together with the owner's other active ones."""
+    if not principle.active:
+        return
+    others = Principle.objects.filter(owner_id=principle.owner_id, active=True).exclude(pk=principle.pk)
+    rules_compatible_with(rules=principle.enforced_as, others=[(other.pk, other.enforced_as) for other in others])
 
 
 def _lock_principle(principle: Principle) -> Principle:
@@ -79,6 +90,8 @@ def principle_create(
     position: int | None = None,
     actor: AbstractBaseUser | None = None,
     suggestion: Suggestion | None = None,
+    rules: list[dict] | None = None,
+    rule_recognition: bool = True,
 ) -> Principle:
     """Create a principle and its version 1. ``position`` None appends after the owner's last one;
     ``suggestion``: the accepted suggestion it comes from."""
@@ -89,8 +102,10 @@ def principle_create(
         last = Principle.objects.filter(owner=owner).aggregate(last=Max("position"))["last"]
         position = 0 if last is None else last + 1
     principle = Principle(
-        owner=owner, text=text.strip(), title=title.strip(), weight=weight, active=active, position=position
+        owner=owner, text=text.strip(), title=title.strip(), weight=weight, active=active, position=position,
+        rules=list(rules or []), rule_recognition=rule_recognition,
     )
+    _check_rules(principle)
     _record_version(principle=principle, actor=actor or owner, suggestion=suggestion)
     return principle
 
@@ -107,6 +122,8 @@ def principle_update(
     position: int | None = None,
     if_match: Sequence[str] | None = None,
     suggestion: Suggestion | None = None,
+    rules: list[dict] | None = None,
+    rule_recognition: bool | None = None,
 ) -> Principle:
     """Apply the given changes (None = keep). A new version is recorded when a versioned field changed;
     a position-only change reorders without a new version; no change at all writes nothing."""
@@ -124,6 +141,10 @@ def principle_update(
         changes["weight"] = weight
     if active is not None:
         changes["active"] = active
+    if rules is not None:
+        changes["rules"] = list(rules)
+    if rule_recognition is not None:
+        changes["rule_recognition"] = rule_recognition
     changed = {name: value for name, value in changes.items() if getattr(principle, name) != value}
     if changed.get("active") is True:
         _check_active_limit(owner_id=principle.owner_id)
@@ -131,6 +152,7 @@ def principle_update(
         setattr(principle, name, value)
 
     if changed:
+        _check_rules(principle)
         if position is not None:
             principle.position = position
         _record_version(principle=principle, actor=actor, suggestion=suggestion)
@@ -163,12 +185,14 @@ def principle_version_restore(
     actor: AbstractBaseUser | None,
     if_match: Sequence[str] | None = None,
 ) -> Principle:
-    """Copy text, title and weight of version ``number`` into a new version; the active flag is kept."""
+    """Copy text, title, weight and rules of version ``number`` into a new version; the active flag is kept."""
     principle = _lock_principle(principle)
     _check_if_match(principle=principle, if_match=if_match)
     source = PrincipleVersion.objects.filter(principle=principle, number=number).first()
     if source is None:
         raise ResourceNotFound(f"Principle {principle.pk} has no version {number}.")
     principle.text, principle.title, principle.weight = source.text, source.title, source.weight
+    principle.rules, principle.rule_recognition = source.rules, source.rule_recognition
+    _check_rules(principle)
     _record_version(principle=principle, actor=actor)
     return principle
