@@ -26,4 +26,6 @@ RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
 USER app
 EXPOSE 8000
 
-CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]
+# gunicorn with uvicorn workers, one per CPU core (WEB_CONCURRENCY overrides); static files were collected above.
+ENV BIND=0.0.0.0:8000 WHITENOISE_USE_FINDERS=0 FORWARDED_ALLOW_IPS=*
+CMD ["gunicorn", "-c", "config/gunicorn.py", "config.asgi:application"]

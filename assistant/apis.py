@@ -40,12 +40,25 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
     description="Retrying with the same key and body returns the same job; a different body gets 422.",
 )
+# `true`/`false` (any case), empty (no wait) or seconds: what wait_seconds_from accepts, and nothing else.
+WAIT_PATTERN = r"^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[0-9]{1,6}(\.[0-9]{1,6})?)?$"
 WAIT_PARAMETERS = [
-    OpenApiParameter("wait", OpenApiTypes.STR, OpenApiParameter.QUERY, required=False,
-                     description="`true` (wait up to the default) or seconds to wait for the reply."),
+    OpenApiParameter("wait", {"type": "string", "pattern": WAIT_PATTERN}, OpenApiParameter.QUERY, required=False,
+                     description="`true` (wait up to the default), `false`, or seconds to wait for the reply."),
     OpenApiParameter("Prefer", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
                      description="`wait=N` (RFC 7240): wait up to N seconds for the reply."),
 ]
+
+
+SSE_EVENTS = """Server-Sent Events (`text/event-stream`), from the start of the job (a late client gets what it
+missed) or after `Last-Event-ID`:
+
+- `retry: 2000` first;
+- `event: delta`, `id: <event id>`, `data: {"text": "..."}` per text piece;
+- `event: restart`, `id: <event id>`, `data: {"attempt": N}` when a retry starts over (drop the text so far);
+- `: keepalive` comments while nothing happens;
+- `event: done`, `data: {"job": {...}}` last: the job as `GET /api/v1/jobs/{id}/` returns it (reply included), or
+  `{"job": null}` when it was deleted. The stream then ends."""
 
 
 def idempotency_key_from(request: Request) -> str:
@@ -61,18 +74,13 @@ def wait_seconds_from(request: Request) -> float:
     requested: float | None = None
     raw = request.query_params.get("wait")
     if raw is not None:
+        if not re.fullmatch(WAIT_PATTERN, raw):
+            raise ApplicationError("wait must be true, false or a number of seconds.", code="validation_error",
+                                   fields={"wait": ["Expected true, false or seconds."]})
         if raw.lower() == "true":
             requested = settings.GENERATION_WAIT_DEFAULT_SECONDS
-        elif raw.lower() in ("false", ""):
-            requested = 0
         else:
-            try:
-                requested = float(raw)
-            except ValueError:
-                requested = -1
-            if not 0 <= requested < float("inf"):
-                raise ApplicationError("wait must be true, false or a number of seconds.", code="validation_error",
-                                       fields={"wait": ["Expected true, false or seconds."]})
+            requested = 0 if raw.lower() in ("false", "") else float(raw)
     match = re.search(r"(?:^|[,;\s])wait=(\d+)", request.headers.get("Prefer", ""))
     if match and requested is None:
         requested = float(match.group(1))
@@ -96,7 +104,7 @@ class GenerationSettingsSerializer(StrictInputSerializer):
     alpha = StrictFloatField(required=False, **ENGINE_BOUNDS["alpha"])
     temperature = StrictFloatField(required=False, **ENGINE_BOUNDS["temperature"])
     top_p = StrictFloatField(required=False, **ENGINE_BOUNDS["top_p"])
-    max_new_tokens = StrictIntegerField(required=False, min_value=1)
+    max_new_tokens = StrictIntegerField(required=False, min_value=1, max_value=settings.GENERATION_MAX_TOKENS)
     do_sample = StrictBooleanField(required=False)
     seed = StrictIntegerField(required=False, **ENGINE_BOUNDS["seed"])
     stop = serializers.ListField(child=StrictCharField(max_length=100), required=False, max_length=8)
@@ -256,8 +264,7 @@ class JobStreamApi(APIView):
         operation_id="jobs_stream",
         parameters=[OpenApiParameter("Last-Event-ID", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
                                      description="Resume after this event id.")],
-        responses={(200, "text/event-stream"): OpenApiResponse(
-            OpenApiTypes.STR, description="`event: delta` per text piece, then `event: done` with the job."),
+        responses={(200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description=SSE_EVENTS),
             **error_responses(400, 401, 404)},
     )
     def get(self, request: Request, job_id) -> Any:

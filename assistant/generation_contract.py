@@ -23,10 +23,10 @@ from alignment_engine.config import MAX_ALPHA, MAX_SEED, MIN_TEMPERATURE
 from core.exceptions import ApplicationError
 
 # Bounds for serializer fields, from the engine's constants.
-ENGINE_BOUNDS: dict[str, dict[str, float]] = {
+ENGINE_BOUNDS: dict[str, dict[str, float | bool]] = {
     "alpha": {"min_value": 0, "max_value": MAX_ALPHA},
     "temperature": {"min_value": MIN_TEMPERATURE},
-    "top_p": {"min_value": 0, "max_value": 1},
+    "top_p": {"min_value": 0, "max_value": 1, "exclusive_minimum": True},
     "seed": {"min_value": 0, "max_value": MAX_SEED},
 }
 

@@ -26,7 +26,8 @@ from assistant.models import GenerationJob
 from assistant.renderers import EventStreamRenderer
 from assistant.streaming import Delta, Finished, Keepalive, job_updates, sse
 from assistant.throttles import GenerationThrottle
-from core.openapi import ErrorSerializer, error_responses
+from core.exceptions import ApplicationError
+from core.openapi import NO_NUL_PATTERN, NOT_BLANK_PATTERN, ErrorSerializer, error_responses
 from core.strict_input import (
     StrictBooleanField,
     StrictCharField,
@@ -37,6 +38,8 @@ from core.strict_input import (
 from preferences.models import WEIGHT_DEFAULT, WEIGHT_HELP, WEIGHT_MAX, WEIGHT_MIN
 
 FINISH_REASONS = {"eos": "stop", "stop": "stop", "length": "length", "cancelled": "stop"}
+# Job error codes that mean the request itself was refused (the client can fix it): a 400, not a 502.
+CLIENT_ERROR_CODES = frozenset({"invalid_request"})
 
 
 class ChatMessageSerializer(StrictInputSerializer):
@@ -50,10 +53,14 @@ class PrincipleOverrideSerializer(StrictInputSerializer):
                               help_text=WEIGHT_HELP)
 
 
+PRINCIPLE_TEXT_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": NOT_BLANK_PATTERN}
+
+
 @extend_schema_field({"oneOf": [
-    {"type": "string"},
-    {"type": "object", "properties": {"text": {"type": "string"}, "weight": {"type": "number"}},
-     "required": ["text"]},
+    PRINCIPLE_TEXT_SCHEMA,
+    {"type": "object", "additionalProperties": False, "required": ["text"], "properties": {
+        "text": PRINCIPLE_TEXT_SCHEMA,
+        "weight": {"type": "number", "minimum": WEIGHT_MIN, "maximum": WEIGHT_MAX, "default": WEIGHT_DEFAULT}}},
 ]})
 class PrincipleOverrideField(serializers.Field):
     """A principle given with the request: its text, or `{"text": ..., "weight": ...}`."""
@@ -67,14 +74,18 @@ class PrincipleOverrideField(serializers.Field):
         return value
 
 
-@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]})
+@extend_schema_field({"oneOf": [
+    {"type": "string", "minLength": 1, "pattern": NO_NUL_PATTERN},
+    {"type": "array", "minItems": 1, "maxItems": 4,
+     "items": {"type": "string", "minLength": 1, "pattern": NO_NUL_PATTERN}},
+]})
 class StopField(serializers.Field):
     def to_internal_value(self, data: Any) -> list[str]:
         values = [data] if isinstance(data, str) else data
         if not isinstance(values, list) or not 1 <= len(values) <= 4 or not all(
-            isinstance(value, str) and value for value in values
+            isinstance(value, str) and value and "\x00" not in value for value in values
         ):
-            raise serializers.ValidationError("Expected a non-empty string or a list of 1 to 4 of them.")
+            raise serializers.ValidationError("Expected a non-empty string (no NUL) or a list of 1 to 4 of them.")
         return values
 
     def to_representation(self, value: Any) -> Any:
@@ -146,10 +157,12 @@ async def completion_chunks(*, job: GenerationJob, model: str, include_usage: bo
 class ChatCompletionApi(APIView):
     @extend_schema_serializer(component_name="ChatCompletionInput")
     class InputSerializer(StrictInputSerializer):
-        messages = ChatMessageSerializer(many=True, allow_empty=False)
+        messages = ChatMessageSerializer(many=True, allow_empty=False, min_length=1)
         model = StrictCharField(required=False, allow_blank=True, max_length=200)
-        max_tokens = StrictIntegerField(required=False, allow_null=True, min_value=1)
-        max_completion_tokens = StrictIntegerField(required=False, allow_null=True, min_value=1)
+        max_tokens = StrictIntegerField(required=False, allow_null=True, min_value=1,
+                                        max_value=settings.GENERATION_MAX_TOKENS)
+        max_completion_tokens = StrictIntegerField(required=False, allow_null=True, min_value=1,
+                                                   max_value=settings.GENERATION_MAX_TOKENS)
         temperature = StrictFloatField(required=False, allow_null=True, min_value=0, max_value=2)
         top_p = StrictFloatField(required=False, allow_null=True, **ENGINE_BOUNDS["top_p"])
         seed = StrictIntegerField(required=False, allow_null=True, **ENGINE_BOUNDS["seed"])
@@ -174,12 +187,18 @@ class ChatCompletionApi(APIView):
         operation_id="chat_completions_create", request=InputSerializer, parameters=[IDEMPOTENCY_HEADER],
         responses={
             200: OpenApiResponse(OpenApiTypes.OBJECT, description="A `chat.completion`, or with `stream: true` "
-                                 "an event stream of `chat.completion.chunk` objects ending with `[DONE]`."),
+                                 "an event stream (`text/event-stream`): one `data: {chat.completion.chunk}` "
+                                 "event per text piece (the first with `delta.role`, the last with "
+                                 "`finish_reason`; with `stream_options.include_usage` one more with `usage` and "
+                                 "no choices), `: keepalive` comments, `data: {\"error\": {...}}` when the job "
+                                 "fails, then `data: [DONE]`."),
             413: OpenApiResponse(ErrorSerializer, description="Messages over the size limits."),
             422: OpenApiResponse(ErrorSerializer, description="Idempotency-Key reused with a different request."),
-            502: OpenApiResponse(ErrorSerializer, description="The generation failed."),
+            400: OpenApiResponse(ErrorSerializer, description="Invalid input, or the model refused the request "
+                                 "(`invalid_request`: e.g. the prompt with the principles does not fit its window)."),
+            502: OpenApiResponse(ErrorSerializer, description="The generation failed on the server's side."),
             504: OpenApiResponse(ErrorSerializer, description="Not finished in time; the job goes on."),
-            **error_responses(400, 401, 429),
+            **error_responses(401, 429),
         },
     )
     def post(self, request: Request) -> Any:
@@ -201,6 +220,11 @@ class ChatCompletionApi(APIView):
         if not job.is_finished:
             raise GenerationTimeout(f"The completion did not finish in time; job {job.pk} goes on.")
         if job.status == GenerationJob.Status.FAILED:
+            if job.error_code in CLIENT_ERROR_CODES:
+                # The engine refused the request itself (e.g. the prompt does not fit the model's window): the
+                # client can fix it, so it is a 400 with the engine's reason, never a 502.
+                raise ApplicationError(job.error_message or "The model refused the request.", code=job.error_code,
+                                       fields={"messages": [job.error_message or "Refused by the model."]})
             raise GenerationFailed(job.error_message or "Generation failed.")
         return Response(completion_body(job, requested_model=model))
 

@@ -39,13 +39,21 @@ class PrincipleVersionUsedSerializer(serializers.Serializer):
     weight = serializers.FloatField()
 
 
+class NullIfBlankURLField(serializers.URLField):
+    """A URL, or null where none was given (the column stores "")."""
+
+    def to_representation(self, value: str) -> str | None:
+        return value or None
+
+
 class JobSerializer(serializers.ModelSerializer):
     """A generation job with its outcome: the reply and the record of how it was generated."""
 
     model = serializers.CharField(source="model_id")
     principle_versions = PrincipleVersionUsedSerializer(many=True)
     usage = UsageSerializer(source="*")
-    error = ErrorOutputSerializer(source="*")
+    error = ErrorOutputSerializer(source="*", allow_null=True, help_text="Null unless the job failed.")
+    callback_url = NullIfBlankURLField(allow_null=True, help_text="Null when the job has no callback.")
     reply = ReplyOutputSerializer(allow_null=True)
     user_message_id = serializers.IntegerField(allow_null=True)
     alpha = serializers.FloatField(read_only=True)

@@ -1,15 +1,22 @@
-"""Service benchmark: job submission and polling throughput/latency, and end-to-end jobs per minute.
+"""Service benchmark: job submission and polling throughput/latency against the floor of the same server, and
+end-to-end jobs per minute.
 
-Starts its own stack on loopback (uvicorn + Celery workers + PostgreSQL database `principled_bench` + Redis
-DB 14), so it never touches the development data:
+Starts its own stack on loopback (the production web server: gunicorn with one uvicorn worker per core and
+Django's PostgreSQL pool; or `--server uvicorn`, the old single uvicorn process with a connection per request,
+to compare) + Celery workers + PostgreSQL database `principled_bench` + Redis DB 14, so it never touches the
+development data:
 
+  0. floor: `GET /healthz` (no auth, no database) on the same server: what the server and this load generator
+     can do at all on this machine;
   1. submission: `POST /api/v1/conversations/{id}/messages/` (user message + job + enqueue) at 1, 8 and 32
      concurrent clients, with no worker running (jobs only pile up in the queue);
   2. polling: `GET /api/v1/jobs/{id}/` on those jobs at 1, 8 and 32 concurrent clients;
   3. end to end: N jobs submitted at once, 1 then 2 worker processes, jobs/minute from the first submission
      to the last job finished (as recorded in the database).
 
-Prints a markdown table. `make bench-service` runs it with the defaults.
+Prints markdown tables and the targets at 32 clients (job GET >= 300 requests/s, p95 <= 100 ms and >= 0.5x the
+floor; submission >= 150 requests/s, p95 <= 150 ms). `make bench-service` runs it with the defaults. The load
+generator runs on the same machine, so it shares the cores with the server.
 """
 from __future__ import annotations
 
@@ -40,15 +47,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def stack_env(batch_size: int) -> dict[str, str]:
+def stack_env(batch_size: int, server: str) -> dict[str, str]:
+    # The old shape (`--server uvicorn`): one process, a new PostgreSQL connection per request.
+    connections = {"DB_POOL_MAX_SIZE": "0", "DB_CONN_MAX_AGE": "0"} if server == "uvicorn" else {}
     return {
+        **connections,
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "SECRET_KEY": "bench-only-secret",
         "DEBUG": "0",
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
-        "DB_CONN_MAX_AGE": "0",  # ASGI runs each request in its own thread: no persistent connections
         "REDIS_URL": REDIS_URL,
         "CELERY_BROKER_URL": REDIS_URL,
         "CACHE_KEY_PREFIX": "principled-bench",
@@ -186,6 +195,14 @@ async def bench(args: argparse.Namespace, base_url: str, token: str, processes: 
     rows = ["| Measurement | Clients | Requests/s | p50 ms | p95 ms | Requests (non-2xx) |",
             "|---|---:|---:|---:|---:|---:|"]
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    results: dict[tuple[str, int], dict[str, float]] = {}
+    async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as floor_client:
+        for concurrency in args.clients:
+            count = max(args.requests, concurrency * 4)
+            result = await run_load(floor_client, [("GET", "/healthz", None)] * count, concurrency, expect=200)
+            results["floor", concurrency] = result
+            rows.append(f"| floor (GET /healthz) | {concurrency} | {result['rps']:.1f} | {result['p50']:.1f} "
+                        f"| {result['p95']:.1f} | {result['n']} ({result['failures']}) |")
     async with httpx.AsyncClient(base_url=base_url + "/api/v1", headers={"Authorization": f"Token {token}"},
                                  timeout=120, limits=limits) as client:
         for concurrency in args.clients:
@@ -194,6 +211,7 @@ async def bench(args: argparse.Namespace, base_url: str, token: str, processes: 
             requests = [("POST", f"/conversations/{conversation}/messages/", {"content": "Hello there!"})
                         for conversation in conversations]
             result = await run_load(client, requests, concurrency, expect=202)
+            results["submit", concurrency] = result
             rows.append(f"| submit job (POST messages) | {concurrency} | {result['rps']:.1f} | {result['p50']:.1f} "
                         f"| {result['p95']:.1f} | {result['n']} ({result['failures']}) |")
         job_ids = [job["id"] for job in (await client.get("/jobs/", params={"limit": 200})).json()["results"]]
@@ -201,9 +219,13 @@ async def bench(args: argparse.Namespace, base_url: str, token: str, processes: 
             count = max(args.requests, concurrency * 4)
             requests = [("GET", f"/jobs/{job_ids[index % len(job_ids)]}/", None) for index in range(count)]
             result = await run_load(client, requests, concurrency, expect=200)
+            results["poll", concurrency] = result
             rows.append(f"| poll job (GET job) | {concurrency} | {result['rps']:.1f} | {result['p50']:.1f} "
                         f"| {result['p95']:.1f} | {result['n']} ({result['failures']}) |")
         truncate_jobs()
+        rows += ["", *target_rows(results, max(args.clients))]
+        if not args.workers:
+            return rows
 
         header = (f"| End to end ({args.jobs} jobs, max_new_tokens {args.max_new_tokens}, batch size "
                   f"{args.batch_size}) | Worker processes | Jobs/minute | Generated tokens/s | Wall s "
@@ -223,18 +245,49 @@ async def bench(args: argparse.Namespace, base_url: str, token: str, processes: 
     return rows
 
 
+def target_rows(results: dict[tuple[str, int], dict[str, float]], clients: int) -> list[str]:
+    """The issue's targets at `clients` concurrent clients, each PASS or MISS."""
+    floor, poll, submit = (results[name, clients] for name in ("floor", "poll", "submit"))
+    checks = [
+        (f"job GET requests/s at {clients} clients", ">= 300", poll["rps"], poll["rps"] >= 300),
+        (f"job GET p95 ms at {clients} clients", "<= 100", poll["p95"], poll["p95"] <= 100),
+        (f"job GET / floor at {clients} clients", ">= 0.5x", poll["rps"] / floor["rps"],
+         poll["rps"] >= 0.5 * floor["rps"]),
+        (f"submission requests/s at {clients} clients", ">= 150", submit["rps"], submit["rps"] >= 150),
+        (f"submission p95 ms at {clients} clients", "<= 150", submit["p95"], submit["p95"] <= 150),
+        (f"non-2xx answers at {clients} clients", "0", poll["failures"] + submit["failures"],
+         poll["failures"] + submit["failures"] == 0),
+    ]
+    return ["| Target | Wanted | Measured | |", "|---|---|---:|---|",
+            *(f"| {name} | {wanted} | {value:.2f} | {'PASS' if met else 'MISS'} |"
+              for name, wanted, value, met in checks)]
+
+
+def web_command(server: str, port: int, web_workers: int) -> tuple[list[str], dict[str, str]]:
+    if server == "uvicorn":
+        return [PY, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+                "--log-level", "warning", "--no-access-log"], {}
+    return [PY, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.asgi:application", "--log-level", "warning"], {
+        "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(web_workers)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--requests", type=int, default=200, help="requests per load level (at least 4/client)")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--workers", type=int, nargs="*", default=[1, 2],
+                        help="worker processes of the end-to-end runs (none: skip them)")
     parser.add_argument("--jobs", type=int, default=8, help="jobs in the end-to-end run")
     parser.add_argument("--max-new-tokens", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=4, help="GENERATION_BATCH_SIZE of the workers")
+    parser.add_argument("--server", choices=["gunicorn", "uvicorn"], default="gunicorn",
+                        help="gunicorn + uvicorn workers with the pool (production), or one uvicorn process without")
+    parser.add_argument("--web-workers", type=int, default=os.cpu_count() or 1, help="gunicorn worker processes")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()[0]
     reset_data()
-    env = stack_env(args.batch_size)
+    env = stack_env(args.batch_size, args.server)
     logs = ROOT / "var" / "bench"
     logs.mkdir(parents=True, exist_ok=True)
     subprocess.run([PY, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
@@ -245,8 +298,10 @@ def main() -> None:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     try:
-        processes.start("web", [PY, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-                                "--port", str(port), "--log-level", "warning", "--no-access-log"])
+        command, extra_env = web_command(args.server, port, args.web_workers)
+        processes.env = {**env, **extra_env}
+        processes.start("web", command)
+        processes.env = env
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -261,8 +316,10 @@ def main() -> None:
     finally:
         processes.stop_all()
         truncate_jobs()
-    print(f"\nServer: uvicorn (1 process) on {base_url}; CPU cores: {os.cpu_count()}; "
-          f"load average at the end: {os.getloadavg()[0]:.1f}\n")
+    shape = ("uvicorn (1 process, a connection per request)" if args.server == "uvicorn" else
+             f"gunicorn + {args.web_workers} uvicorn workers, PostgreSQL pool")
+    print(f"\nServer: {shape} on {base_url}; CPU cores: {os.cpu_count()}; "
+          f"load average before: {load_before:.1f}, at the end: {os.getloadavg()[0]:.1f}\n")
     print("\n".join(rows))
 
 

@@ -39,12 +39,15 @@ INSTALLED_APPS = [
     "knox",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from the installation (no CDN)
     "assistant",
     "preferences",
     "worker",
 ]
 
 MIDDLEWARE = [
+    "config.metrics.RequestMetricsMiddleware",
+    "core.middleware.JsonNotFoundMiddleware",
     "core.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # serves collected static files (admin) under gunicorn/uvicorn
@@ -63,7 +66,7 @@ ASGI_APPLICATION = "config.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "config" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -79,9 +82,29 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
-# ASGI serves each request in its own thread: no persistent connections by default.
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # ASGI serves each request in a thread of its own, so persistent connections (CONN_MAX_AGE) would pile up
+    # one per thread; Django's native psycopg pool hands each request a connection and takes it back at its end.
+    # DB_POOL_MAX_SIZE=0 turns the pool off (then DB_CONN_MAX_AGE applies, 0 by default).
+    DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=8)
+    if DB_POOL_MAX_SIZE > 0:
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": min(env.int("DB_POOL_MIN_SIZE", default=2), DB_POOL_MAX_SIZE),
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": env.float("DB_POOL_TIMEOUT_SECONDS", default=10.0),
+        }
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded mode holds a few concurrent clients: WAL lets readers run beside the one writer, writers wait
+    # for the lock (busy timeout) instead of failing with "database is locked", and IMMEDIATE transactions take
+    # the write lock at BEGIN, so a transaction that reads then writes never dies on a lock upgrade.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "timeout": env.float("SQLITE_BUSY_TIMEOUT_SECONDS", default=30.0),
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    })
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, cache, Celery ------------------------------------------------------------------------------
@@ -114,6 +137,9 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = env("STATIC_ROOT", default=str(VAR_DIR / "static"))
+# WhiteNoise serves static files (admin, Swagger UI, ReDoc) straight from the installed apps unless they were
+# collected into STATIC_ROOT (the Docker image runs collectstatic and turns this off).
+WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
 
 # --- HTTPS: secure cookies and redirects when served over HTTPS -----------------------------------------
 SERVED_OVER_HTTPS = env.bool("SERVED_OVER_HTTPS", default=False)
@@ -136,15 +162,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": [
-        "core.strict_input.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON bodies only (415 otherwise): one body format for the schema to describe and the fuzzer to check.
+    "DEFAULT_PARSER_CLASSES": ["core.strict_input.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "core.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {
         "generation": env("THROTTLE_GENERATION_RATE", default="60/min"),
         "login": env("THROTTLE_LOGIN_RATE", default="10/min"),
@@ -162,11 +185,19 @@ SPECTACULAR_SETTINGS = {
     "with Linear Alignment.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}},
 }
 
+# --- Metrics: GET /metrics for staff, or with `Authorization: Bearer <METRICS_TOKEN>` when set ----------------
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+
 # --- Preferences ------------------------------------------------------------------------------------------
 MAX_ACTIVE_PRINCIPLES_PER_USER = env.int("MAX_ACTIVE_PRINCIPLES_PER_USER", default=50)
+# Tokens of the model's window a user's applied principles may take in all (preferences/budget.py); more gets 409.
+PRINCIPLE_TOKEN_BUDGET = env.int("PRINCIPLE_TOKEN_BUDGET", default=2048)
 # The arms of each user's learned steering strength (Thompson sampling); GENERATION_DEFAULT_ALPHA should be one.
 STEERING_ALPHA_GRID = env.list("STEERING_ALPHA_GRID", cast=float, default=[0.0, 1.0, 2.0, 3.0, 5.0])
 

@@ -1,13 +1,17 @@
-"""Root URL configuration: admin, health, OpenAPI, and the versioned API."""
+"""Root URL configuration: admin, health, metrics, OpenAPI (schema, Swagger UI, ReDoc), and the versioned API."""
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from config.metrics import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("config.health")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", template_name="docs/redoc.html"), name="redoc"),
+    path("metrics", metrics_view, name="metrics"),
     path("api/v1/auth/", include("core.auth")),
     path("api/v1/", include("preferences.urls")),
     path("api/v1/", include("assistant.urls")),

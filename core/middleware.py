@@ -1,4 +1,4 @@
-"""Request guards that run before any view or parser."""
+"""Request guards that run before any view or parser, and the JSON 404 of the API's path prefixes."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -38,3 +38,27 @@ class RequestBodyLimitMiddleware:
                 status=413,
             )
         return self.get_response(request)
+
+
+API_PATH_PREFIXES = ("/api/", "/v1/")
+
+
+class JsonNotFoundMiddleware:
+    """A 404 for any path under the API's prefixes is the JSON error body, in DEBUG too.
+
+    Django answers a path no URL pattern matches (``/api/v1/jobs/abc/``) with its own page: the technical HTML
+    page when DEBUG is on (``handler404`` only applies with DEBUG off). API clients always get the error body.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code == 404
+            and request.path.startswith(API_PATH_PREFIXES)
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            return JsonResponse(error_body("not_found", "Not found."), status=404)
+        return response

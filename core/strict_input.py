@@ -47,7 +47,14 @@ class StrictCharField(serializers.CharField):
 
 
 class StrictFloatField(serializers.FloatField):
-    """A JSON number; booleans and strings are refused."""
+    """A JSON number; booleans and strings are refused. ``exclusive_minimum=True`` refuses ``min_value`` itself
+    (the schema says ``exclusiveMinimum``)."""
+
+    default_error_messages = {"exclusive_minimum": "Ensure this value is greater than {min_value}."}
+
+    def __init__(self, *, exclusive_minimum: bool = False, **kwargs: Any) -> None:
+        self.exclusive_minimum = exclusive_minimum
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> float:
         if isinstance(data, bool) or not isinstance(data, (int, float)):
@@ -56,7 +63,10 @@ class StrictFloatField(serializers.FloatField):
             float(data)
         except OverflowError:
             self.fail("invalid")
-        return super().to_internal_value(data)
+        value = super().to_internal_value(data)
+        if self.exclusive_minimum and self.min_value is not None and value <= self.min_value:
+            self.fail("exclusive_minimum", min_value=self.min_value)
+        return value
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -75,3 +85,19 @@ class StrictBooleanField(serializers.BooleanField):
         if not isinstance(data, bool):
             self.fail("invalid")
         return data
+
+
+class QueryBooleanField(serializers.BooleanField):
+    """A boolean query parameter: `true` or `false` (any case), nothing else (DRF's own field also takes `null`,
+    `yes`, `on`, `1`, ...; the schema says boolean)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("default", None)
+        super().__init__(allow_null=True, **kwargs)
+
+    def to_internal_value(self, data: Any) -> bool:
+        text = data.lower() if isinstance(data, str) else data
+        if text not in ("true", "false"):
+            self.fail("invalid")
+        return text == "true"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: start the service on this machine and print its URL and a demo token.
 #
-# With PostgreSQL and Redis (scripts/services.sh starts them when it can): uvicorn (ASGI, for streaming),
-# one Celery worker (prefork, concurrency 1: the model is loaded once in its process) and celery beat (the
+# With PostgreSQL and Redis (scripts/services.sh starts them when it can): gunicorn with uvicorn workers (ASGI,
+# for streaming; one per CPU core, config/gunicorn.py), one Celery worker (prefork, concurrency 1: the model is loaded once in its process) and celery beat (the
 # sweep that re-queues stale jobs). Without them, or with EMBEDDED=1: a SQLite file under var/ and jobs run
 # in a thread pool inside the server process. Ctrl-C stops everything this script started.
 set -euo pipefail
@@ -12,8 +12,7 @@ PY=.venv/bin/python
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 export DEBUG="${DEBUG:-1}" HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
-# uvicorn (ASGI) runs each request's database work in a thread of its own: persistent connections would pile up.
-export DB_CONN_MAX_AGE="${DB_CONN_MAX_AGE:-0}"
+# PostgreSQL connections come from Django's pool in each web process (config/settings.py, DB_POOL_MAX_SIZE).
 mkdir -p var
 
 if [ "${EMBEDDED:-0}" != 1 ] && bash scripts/services.sh; then
@@ -35,6 +34,8 @@ PYTHON
 else
   mode=embedded
   unset DATABASE_URL REDIS_URL CELERY_BROKER_URL
+  # Jobs run inside the web process (and the model is loaded there): one web process.
+  export WEB_CONCURRENCY="${WEB_CONCURRENCY:-1}"
 fi
 
 "$PY" manage.py migrate --noinput >/dev/null
@@ -55,7 +56,7 @@ if [ "$mode" = workers ]; then
   "$PY" -m celery -A config.celery_app beat --loglevel INFO -s var/celerybeat-schedule >var/beat.log 2>&1 &
   pids+=($!)
 fi
-"$PY" -m uvicorn config.asgi:application --host "$HOST" --port "$PORT" --log-level warning &
+BIND="$HOST:$PORT" "$PY" -m gunicorn -c config/gunicorn.py config.asgi:application --log-level warning &
 pids+=($!)
 
 for _ in $(seq 1 120); do

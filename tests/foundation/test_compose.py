@@ -173,7 +173,7 @@ def test_database_and_redis(compose):
 def test_web_migrates_then_serves_and_is_health_checked(compose):
     web = compose["services"]["web"]
     command = _command(web)
-    assert command.index("migrate") < command.index("uvicorn config.asgi:application")
+    assert command.index("migrate") < command.index("gunicorn -c config/gunicorn.py config.asgi:application")
     assert "/readyz" in " ".join(web["healthcheck"]["test"])
     assert web["depends_on"]["db"]["condition"] == "service_healthy"
 

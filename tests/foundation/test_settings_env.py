@@ -11,12 +11,14 @@ PROBE = (
     "db = settings.DATABASES['default']; "
     "print(json.dumps({'debug': settings.DEBUG, 'engine': db['ENGINE'], 'name': str(db['NAME']), "
     "'secure_cookies': settings.SESSION_COOKIE_SECURE and settings.CSRF_COOKIE_SECURE, "
-    "'hosts': settings.ALLOWED_HOSTS, 'limit': settings.DATA_UPLOAD_MAX_MEMORY_SIZE}))"
+    "'hosts': settings.ALLOWED_HOSTS, 'limit': settings.DATA_UPLOAD_MAX_MEMORY_SIZE, "
+    "'options': db.get('OPTIONS', {}), 'conn_max_age': db.get('CONN_MAX_AGE', 0)}))"
 )
 
 
 def _settings(**env: str) -> subprocess.CompletedProcess:
-    clean = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "DEBUG", "SECRET_KEY"}}
+    ignored = {"DATABASE_URL", "DEBUG", "SECRET_KEY", "DB_POOL_MAX_SIZE", "DB_CONN_MAX_AGE"}
+    clean = {key: value for key, value in os.environ.items() if key not in ignored}
     clean.update(DJANGO_SETTINGS_MODULE="config.settings", **env)
     return subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=clean, capture_output=True, text=True,
                           timeout=120)
@@ -39,6 +41,8 @@ def test_production_defaults():
                        ALLOWED_HOSTS="assistant.example.com", SERVED_OVER_HTTPS="1", MAX_REQUEST_BODY_BYTES="1234")
     assert result.returncode == 0, result.stderr
     values = json.loads(result.stdout)
+    assert values.pop("options") == {"pool": {"min_size": 2, "max_size": 8, "timeout": 10.0}}
+    assert values.pop("conn_max_age") == 0
     assert values == {
         "debug": False,
         "engine": "django.db.backends.postgresql",
@@ -56,3 +60,18 @@ def test_sqlite_file_when_database_url_is_unset():
     assert values["engine"] == "django.db.backends.sqlite3"
     assert values["name"].endswith("db.sqlite3")
     assert values["secure_cookies"] is False
+
+
+def test_the_pool_can_be_turned_off_for_persistent_connections():
+    result = _settings(SECRET_KEY="s", DATABASE_URL="postgres://u:p@db:5432/principled", DB_POOL_MAX_SIZE="0",
+                       DB_CONN_MAX_AGE="60")
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout)
+    assert "pool" not in values["options"] and values["conn_max_age"] == 60
+
+
+def test_embedded_sqlite_waits_for_the_lock_in_wal_mode():
+    values = json.loads(_settings(DEBUG="1").stdout)
+    assert values["options"]["transaction_mode"] == "IMMEDIATE"
+    assert values["options"]["timeout"] >= 10
+    assert "journal_mode=WAL" in values["options"]["init_command"]

@@ -1,0 +1,35 @@
+"""Gunicorn settings for the web service: uvicorn workers (ASGI, so Server-Sent Events stream), one per CPU core by
+default (`WEB_CONCURRENCY` overrides), bound to `BIND` (default 127.0.0.1:8000).
+
+`gunicorn -c config/gunicorn.py config.asgi:application` (scripts/run.sh, docker-compose.yml, the Dockerfile).
+Each worker process holds its own PostgreSQL pool (config/settings.py, DB_POOL_MAX_SIZE), so the database sees at
+most workers x pool size connections. The workers share a folder for the Prometheus metrics (config/metrics.py).
+"""
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+bind = os.environ.get("BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
+worker_class = "uvicorn_worker.UvicornWorker"
+# Uvicorn workers heartbeat on their own: a long request (a stream, `?wait=`) never trips this.
+timeout = int(os.environ.get("WEB_WORKER_TIMEOUT", "60"))
+graceful_timeout = 30
+keepalive = 5
+accesslog = os.environ.get("WEB_ACCESS_LOG") or None
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+# One metrics folder per server, emptied at start (the files of dead processes would count forever otherwise).
+_default_metrics_dir = Path(tempfile.gettempdir()) / f"principled-metrics-{os.getpid()}"
+_metrics_dir = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or _default_metrics_dir)
+shutil.rmtree(_metrics_dir, ignore_errors=True)
+_metrics_dir.mkdir(parents=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
+
+
+def child_exit(server, worker) -> None:
+    """A worker that ends (restart, crash) stops counting towards the live gauges."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
