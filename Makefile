@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/principled
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test lint install services model bench-quality bench-speed bench-service clean
+.PHONY: run test lint install services browser model bench-quality bench-speed bench-service bench-soak clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,12 +35,16 @@ model: install
 services:
 	bash scripts/services.sh
 
+# Debian's Chromium for the browser test of the API docs (Playwright drives it; nothing is downloaded by Playwright).
+browser:
+	bash scripts/browser.sh
+
 # Lint and the layer contracts (pyproject.toml): a breach fails `make test`.
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
-test: install services lint
+test: install services browser lint
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
 
 run: install
@@ -54,6 +58,9 @@ bench-speed: install
 
 bench-service: install services
 	$(PY) -m bench.service
+
+bench-soak: install services
+	$(PY) -m bench.soak
 
 clean:
 	rm -rf $(VENV)
