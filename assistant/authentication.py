@@ -2,7 +2,8 @@
 way; the token is the same knox token as `Authorization: Token <token>`."""
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
-from knox.auth import TokenAuthentication
+
+from core.authentication import TokenAuthentication
 
 
 class BearerTokenAuthentication(TokenAuthentication):

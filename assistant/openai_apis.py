@@ -9,7 +9,6 @@ from typing import Any
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_serializer
-from knox.auth import TokenAuthentication
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.renderers import JSONRenderer
@@ -26,6 +25,7 @@ from assistant.models import GenerationJob
 from assistant.renderers import EventStreamRenderer
 from assistant.streaming import Delta, Finished, Keepalive, job_updates, sse
 from assistant.throttles import GenerationThrottle
+from core.authentication import TokenAuthentication
 from core.exceptions import ApplicationError
 from core.openapi import NO_NUL_PATTERN, NOT_BLANK_PATTERN, ErrorSerializer, error_responses
 from core.strict_input import (

@@ -20,13 +20,13 @@ from django.conf import settings
 from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
-from knox.auth import TokenAuthentication
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from rest_framework.exceptions import AuthenticationFailed
 
 from assistant.models import GenerationJob
+from core.authentication import TokenAuthentication
 from core.exception_handler import error_body
 
 REQUEST_LATENCY = Histogram(
