@@ -1,7 +1,8 @@
 """Writes of suggestions: storing what refinement proposes, and the user's accept or reject.
 
 Accepting applies the suggestion through the principle services (so the version history, the active limit and
-If-Match rules hold as for any edit), and the new version records the suggestion as its source.
+the rule checks hold as for any edit), and the new version records the suggestion as its source; the rule the
+suggestion measured becomes the principle's explicit rule.
 """
 from __future__ import annotations
 
@@ -60,16 +61,22 @@ def _principle_of(suggestion: Suggestion) -> Principle:
     return suggestion.principle
 
 
+def _rules_of(suggestion: Suggestion) -> list[dict]:
+    """The rule the suggestion measured becomes the principle's explicit rule (kept exactly, not guessed)."""
+    return [suggestion.rule] if suggestion.rule else []
+
+
 @transaction.atomic
 def suggestion_accept(*, suggestion: Suggestion, actor: AbstractBaseUser) -> SuggestionOutcome:
     """Apply the suggestion: a new principle, or a new version of the one it touches (recording the suggestion)."""
     suggestion = _lock_pending(suggestion)
     owner = suggestion.owner
     if suggestion.kind == Kind.NEW_PRINCIPLE:
-        principle = principle_create(owner=owner, text=suggestion.text, actor=actor, suggestion=suggestion)
+        principle = principle_create(owner=owner, text=suggestion.text, actor=actor, suggestion=suggestion,
+                                     rules=_rules_of(suggestion))
     elif suggestion.kind == Kind.EDIT_PRINCIPLE:
         principle = principle_update(principle=_principle_of(suggestion), actor=actor, text=suggestion.text,
-                                     suggestion=suggestion)
+                                     rules=_rules_of(suggestion), suggestion=suggestion)
     elif suggestion.kind == Kind.WEIGHT:
         principle = principle_update(principle=_principle_of(suggestion), actor=actor, weight=suggestion.weight,
                                      suggestion=suggestion)

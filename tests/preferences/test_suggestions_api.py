@@ -63,6 +63,12 @@ def test_accepting_a_change_records_a_new_version(alice, alice_client, kind, cha
     assert principle.versions.get(number=2).suggestion_id == suggestion.pk
 
 
+def test_the_measured_rule_becomes_the_principles_explicit_rule(alice, alice_client):
+    suggestion = store(alice, rule={"type": "closing", "value": "Best regards."})
+    body = alice_client.post(f"/api/v1/suggestions/{suggestion.pk}/accept/").json()
+    assert body["rules"] == body["enforced_as"] == [{"type": "closing", "value": "Best regards."}]
+
+
 def test_rejected_evidence_is_not_proposed_again(alice, alice_client):
     suggestion = store(alice)
     response = alice_client.post(f"/api/v1/suggestions/{suggestion.pk}/reject/")
