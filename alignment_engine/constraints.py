@@ -342,7 +342,7 @@ class _LineTracker:
             state = step(state, char)
         return state
 
-    def _run(self, state: str, text: str) -> str | None:
+    def _run(self, state: str, text: str, last: bool = False) -> str | None:
         step = self._bullet_step if self.style == "bullets" else self._plain_step
         for char in text:
             state = step(state, char)
@@ -350,6 +350,8 @@ class _LineTracker:
                 return None
         if self.style == "none" and state in ("marker", "number_end"):
             return None  # a list marker whose fate the next token decides: refused (see the module docstring)
+        if last and not self.can_end(state):
+            return None  # the reply's last token may not leave a bare "-"
         return state
 
     @staticmethod
@@ -378,11 +380,12 @@ class _LineTracker:
             return "broken" if char in " \t" else "body"
         return state
 
-    def row(self, state: str, pending: bytes) -> np.ndarray:
+    def row(self, state: str, pending: bytes, last: bool = False) -> np.ndarray:
         def compute() -> np.ndarray:
-            return np.fromiter((self._run(state, text) is not None for text in self.vocabulary.texts(pending)), bool)
+            texts = self.vocabulary.texts(pending)
+            return np.fromiter((self._run(state, text, last) is not None for text in texts), bool)
 
-        return self.vocabulary.row(("list_style", self.style, state, pending), compute)
+        return self.vocabulary.row(("list_style", self.style, state, pending, last), compute)
 
     def can_end(self, state: str) -> bool:
         return state != "dash"
@@ -506,17 +509,21 @@ class RuleConstraints:
         if self._forced or self.done or not self.masks_anything:
             return None
         count_limits = self._count_limits()
-        key = ("mask", self.rules, tuple(self._states), self.pending, count_limits, self.device)
-        return self.vocabulary.row(key, lambda: self._combined_mask(count_limits))
+        last = self.max_new_tokens is not None and self.generated + 1 >= self.max_new_tokens
+        key = ("mask", self.rules, tuple(self._states), self.pending, count_limits, last, self.device)
+        return self.vocabulary.row(key, lambda: self._combined_mask(count_limits, last))
 
     def _combined_mask(
-        self, count_limits: tuple[int | None, int | None, tuple[bool, bool, bool]] | None
+        self, count_limits: tuple[int | None, int | None, tuple[bool, bool, bool]] | None, last: bool
     ) -> torch.Tensor:
         # A token ending inside a character is refused: no rule could tell what the character becomes.
         mask = self.vocabulary.text_tokens & self.vocabulary.complete_tokens(self.pending)
         can_end = not self.pending
         for tracker, state in zip(self._trackers, self._states, strict=True):
-            mask &= tracker.row(state, self.pending)
+            if isinstance(tracker, _LineTracker):
+                mask &= tracker.row(state, self.pending, last)
+            else:
+                mask &= tracker.row(state, self.pending)
             can_end = can_end and tracker.can_end(state)
         if count_limits is not None:
             mask &= self._count_row(*count_limits)
