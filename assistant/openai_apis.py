@@ -35,6 +35,7 @@ from core.strict_input import (
     StrictInputSerializer,
     StrictIntegerField,
 )
+from preferences.apis import RulesField
 from preferences.models import WEIGHT_DEFAULT, WEIGHT_HELP, WEIGHT_MAX, WEIGHT_MIN
 
 FINISH_REASONS = {"eos": "stop", "stop": "stop", "length": "length", "cancelled": "stop"}
@@ -51,6 +52,7 @@ class PrincipleOverrideSerializer(StrictInputSerializer):
     text = StrictCharField(max_length=2000)
     weight = StrictFloatField(required=False, default=WEIGHT_DEFAULT, min_value=WEIGHT_MIN, max_value=WEIGHT_MAX,
                               help_text=WEIGHT_HELP)
+    rules = RulesField(required=False, default=list)
 
 
 PRINCIPLE_TEXT_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": NOT_BLANK_PATTERN}
@@ -60,7 +62,10 @@ PRINCIPLE_TEXT_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 2000, "p
     PRINCIPLE_TEXT_SCHEMA,
     {"type": "object", "additionalProperties": False, "required": ["text"], "properties": {
         "text": PRINCIPLE_TEXT_SCHEMA,
-        "weight": {"type": "number", "minimum": WEIGHT_MIN, "maximum": WEIGHT_MAX, "default": WEIGHT_DEFAULT}}},
+        "weight": {"type": "number", "minimum": WEIGHT_MIN, "maximum": WEIGHT_MAX, "default": WEIGHT_DEFAULT},
+        "rules": {"type": "array", "items": {"type": "object"},
+                  "description": "Rules kept exactly (JSON form: docs/engine.md); without them, rules are "
+                  "recognised from the text."}}},
 ]})
 class PrincipleOverrideField(serializers.Field):
     """A principle given with the request: its text, or `{"text": ..., "weight": ...}`."""

@@ -37,6 +37,9 @@ class PrincipleVersionUsedSerializer(serializers.Serializer):
     principle_id = serializers.IntegerField(allow_null=True)
     text = serializers.CharField()
     weight = serializers.FloatField()
+    rules = serializers.ListField(
+        child=serializers.DictField(), required=False, default=list,
+        help_text="The rules decoding kept exactly for this principle ([]: steered by Linear Alignment only).")
 
 
 class NullIfBlankURLField(serializers.URLField):

@@ -20,6 +20,7 @@ from assistant.callbacks import CallbackUrlRejected, callback_url_check
 from assistant.generation_contract import generation_settings_resolve, messages_validate, principles_applied
 from assistant.models import Conversation, GenerationJob, Message
 from core.exceptions import ApplicationError, Conflict, IdempotencyKeyReused, PayloadTooLarge
+from preferences.rules import enforced_rules
 from preferences.selectors import principle_versions_for_generation
 from preferences.steering_services import steering_alpha_choose
 
@@ -44,10 +45,11 @@ def conversation_delete(*, conversation: Conversation) -> None:
 
 
 def principles_snapshot(*, user: AbstractBaseUser) -> list[dict[str, Any]]:
-    """The user's active principle versions, as recorded on a job and sent to the engine."""
+    """The user's active principle versions, as recorded on a job and sent to the engine, each with the rules
+    decoding keeps for it (`enforced_as`: explicit, or recognised from the text)."""
     return principles_applied(
         {"version_id": version.id, "principle_id": version.principle_id, "text": version.text,
-         "weight": float(version.weight)}
+         "weight": float(version.weight), "rules": version.enforced_as}
         for version in principle_versions_for_generation(user=user)
     )
 
@@ -201,7 +203,8 @@ def completion_submit(
             principle_versions = principles_snapshot(user=user)
         else:
             principle_versions = principles_applied(
-                {"version_id": None, "principle_id": None, "text": item["text"], "weight": item["weight"]}
+                {"version_id": None, "principle_id": None, "text": item["text"], "weight": item["weight"],
+                 "rules": enforced_rules(text=item["text"], rules=item.get("rules"), rule_recognition=True)}
                 for item in principle_overrides
             )
         return _job_create(

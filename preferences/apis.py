@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from alignment_engine.rules import RULE_TYPES
+from core.exceptions import ApplicationError
 from core.openapi import error_responses
 from core.pagination import BoundedLimitOffsetPagination
 from core.strict_input import (
@@ -52,7 +53,15 @@ class RulesField(serializers.Field):
     """A list of rules in their JSON form; each rule and the set are validated by the engine's own parser."""
 
     def to_internal_value(self, data):
-        return rules_validate(data)
+        """Errors nest under this field (`rules.0.value`, or `principles.0.rules.0.value` inside a list)."""
+        try:
+            return rules_validate(data)
+        except ApplicationError as exc:
+            (path, messages), = exc.fields.items()
+            detail: object = messages
+            for part in reversed(path.split(".")[1:]):
+                detail = {part: detail}
+            raise serializers.ValidationError(detail) from None
 
     def to_representation(self, value):
         return value

@@ -36,8 +36,8 @@ def test_extra_body_overrides_alpha_and_principles(alice, alice_client):
     job = GenerationJob.objects.get()
     assert job.alpha == 4.5 and job.settings["do_sample"] is False
     assert job.principle_versions == [
-        {"version_id": None, "principle_id": None, "text": "Talk like a pirate.", "weight": 1.0},
-        {"version_id": None, "principle_id": None, "text": "Use emoji.", "weight": 2.0},
+        {"version_id": None, "principle_id": None, "text": "Talk like a pirate.", "weight": 1.0, "rules": []},
+        {"version_id": None, "principle_id": None, "text": "Use emoji.", "weight": 2.0, "rules": []},
     ]
 
 

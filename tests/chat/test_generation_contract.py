@@ -84,3 +84,26 @@ def test_the_engine_itself_refuses_a_weight_0_principle():
     """The engine applies every principle it is given; the service never hands it an inactive one."""
     with pytest.raises(InvalidParameterError):
         Principle("Off.", 0)
+
+
+def test_the_job_records_the_rules_each_principle_is_enforced_as(alice, alice_client, conversation, run_jobs):
+    PrincipleFactory(owner=alice, text="Never use the word 'very'.")
+    PrincipleFactory(owner=alice, text="Be kind.")
+    with run_jobs():
+        response = alice_client.post(messages_url(conversation), {"content": "Hi"})
+    job = alice_client.get(response["Location"]).json()
+    assert [p["rules"] for p in job["principle_versions"]] == [
+        [{"type": "forbidden", "value": ["very"], "ignore_case": True}], []]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_per_request_principles_of_the_openai_endpoint_carry_rules(alice_client):
+    response = alice_client.post(COMPLETIONS, {"messages": [{"role": "user", "content": "Hi"}], "principles": [
+        {"text": "Sign off politely.", "rules": [{"type": "closing", "value": "Bye."}]},
+        "Answer in at most two sentences."]})
+    assert response.status_code == 200, response.content
+    assert [p["rules"] for p in GenerationJob.objects.get().principle_versions] == [
+        [{"type": "closing", "value": "Bye."}], [{"type": "max_sentences", "value": 2}]]
+    bad = alice_client.post(COMPLETIONS, {"messages": [{"role": "user", "content": "Hi"}], "principles": [
+        {"text": "x", "rules": [{"type": "closing"}]}]})
+    assert bad.status_code == 400 and "principles.0.rules.0.value" in bad.json()["error"]["fields"]

@@ -36,7 +36,7 @@ def test_job_runs_and_records_reply_and_generation_record(alice, alice_client, c
     assert job["model"] == "scripted/echo" and job["backend"] == "scripted"
     assert job["alpha"] == 3.0 and job["settings"]["max_new_tokens"] == 20
     assert job["principle_versions"] == [{"version_id": principle.versions.get().pk, "principle_id": principle.pk,
-                                          "text": "Answer like a pirate.", "weight": 2.0}]
+                                          "text": "Answer like a pirate.", "weight": 2.0, "rules": []}]
     assert job["usage"] == {"prompt_tokens": 7, "completion_tokens": 6}
     assert job["latency_ms"] is not None and job["worker_id"] and job["finish_reason"] == "eos"
     messages = list(Message.objects.filter(conversation=conversation).values_list("role", "content", "position"))
