@@ -26,6 +26,7 @@ from assistant.renderers import EventStreamRenderer
 from assistant.serializers import ConversationSerializer, JobSerializer, MessageSerializer
 from assistant.streaming import job_event_stream
 from assistant.throttles import GenerationThrottle
+from core.db import connection_release
 from core.exceptions import ApplicationError, ResourceNotFound
 from core.openapi import ErrorSerializer, error_responses
 from core.strict_input import (
@@ -279,6 +280,8 @@ class JobStreamApi(APIView):
 
 
 def event_stream_response(stream) -> StreamingHttpResponse:
+    """The stream as SSE; the view's database connection goes back to the pool before the stream starts."""
+    connection_release()
     response = StreamingHttpResponse(stream, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"

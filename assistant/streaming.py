@@ -13,6 +13,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from assistant import events
 from assistant.selectors import job_get_any
 from assistant.serializers import JobSerializer
+from core.db import connection_release
 
 KEEPALIVE_SECONDS = 15
 
@@ -42,12 +43,16 @@ class Keepalive:
 
 
 def _finished_job(job_id) -> Finished | None:
-    job = job_get_any(job_id=job_id)
-    if job is None:
-        return Finished(job=None)
-    if not job.is_finished:
-        return None
-    return Finished(job=JobSerializer(job).data)
+    """The job's final state once it finished; the connection goes back to the pool between checks."""
+    try:
+        job = job_get_any(job_id=job_id)
+        if job is None:
+            return Finished(job=None)
+        if not job.is_finished:
+            return None
+        return Finished(job=JobSerializer(job).data)
+    finally:
+        connection_release()
 
 
 async def job_updates(
