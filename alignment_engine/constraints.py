@@ -21,10 +21,13 @@ Exactness: a token is allowed only if the text with it still keeps every rule, u
 `rules.py`. Forbidden values are matched with end-of-text as a word boundary, so a token that ends on a whole
 forbidden word is refused even though a letter could follow ("not" is refused, "nothing" allowed): the model
 is never cornered into finishing a word it cannot finish. Length limits end at a sentence end: the budget
-refuses tokens that would start a word (or sentence) beyond it, at the limit only tokens that continue the
-current word or add punctuation are allowed, and once the text ends a sentence the reply is ended (closing
-first, when there is one). Text is followed at the byte level; under a masking rule a token may not end inside
-a UTF-8 character (what the character becomes is not known yet, so no rule could vouch for it).
+refuses tokens that would start a word (or sentence) beyond it; at the word limit only a token that ends the
+sentence is allowed, and once the text ends a sentence with the budget spent the reply is ended (closing first,
+when there is one). With `max_new_tokens` the closing is kept inside it, and the last token leaves no bare "-".
+Text is followed at the byte level; under a masking rule a token may not end inside a UTF-8 character (what
+the character becomes is not known yet, so no rule could vouch for it).
+
+Masks are shared, cached tensors: read them, never modify them in place.
 """
 
 from __future__ import annotations
@@ -100,7 +103,7 @@ class Vocabulary:
 
     @classmethod
     def _build(cls, tokenizer: Any, size: int | None) -> Vocabulary:
-        if hasattr(tokenizer, "token_bytes"):  # the llama.cpp tokenizer: its own byte pieces
+        if hasattr(tokenizer, "token_bytes"):  # the llama.cpp tokenizer: token_bytes(id) and is_control(id)
             count = int(tokenizer.vocab_size)
             pieces = [bytes(tokenizer.token_bytes(token)) for token in range(count)]
             special = [token for token in range(count) if tokenizer.is_control(token)]
