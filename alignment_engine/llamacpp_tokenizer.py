@@ -60,6 +60,13 @@ class LlamaTokenizer:
         pieces = (self._pieces[token] for token in ids if not (skip_special_tokens and self._control[token]))
         return b"".join(pieces).decode("utf-8", errors="replace")
 
+    def token_bytes(self, token: int) -> bytes:
+        """The bytes the token stands for (what `constraints.Vocabulary` reads)."""
+        return self._pieces[token]
+
+    def is_control(self, token: int) -> bool:
+        return self._control[token]
+
     def _piece(self, token: int) -> bytes:
         buffer = ctypes.create_string_buffer(64)
         size = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, True)
