@@ -167,14 +167,21 @@ def test_weak_if_match_prefix_is_accepted(alice_client, alice_principle):
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize(
-    "query", ["limit=100000000000000000000000", "offset=100000000000000000000000", "limit=-5", "offset=abc"]
-)
+@pytest.mark.parametrize("query", ["limit=100000000000000000000000", "offset=100000000000000000000000"])
 @pytest.mark.parametrize("path", [LIST, "{}versions/"])
 def test_out_of_range_pagination_is_never_a_500(query, path, alice_client, alice_principle):
     response = alice_client.get(path.format(url(alice_principle.pk)) + "?" + query)
     assert response.status_code == 200
     assert response.json()["count"] >= 1
+
+
+@pytest.mark.parametrize(("query", "name"), [
+    ("limit=-5", "limit"), ("offset=abc", "offset"), ("offset=null", "offset")])
+@pytest.mark.parametrize("path", [LIST, "{}versions/"])
+def test_pagination_of_the_wrong_type_is_a_400_naming_it(query, name, path, alice_client, alice_principle):
+    """Issue 14: a query parameter of the wrong type is a 400 naming it (it used to be ignored)."""
+    response = alice_client.get(path.format(url(alice_principle.pk)) + "?" + query)
+    assert response.status_code == 400 and name in response.json()["error"]["fields"]
 
 
 def test_page_size_is_capped():
