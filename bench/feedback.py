@@ -51,7 +51,7 @@ def _setup_django(database: str) -> None:
         "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "0", "SECRET_KEY": "bench-feedback-not-secret",
         "DATABASE_URL": f"sqlite:///{database}", "REDIS_URL": "", "CELERY_BROKER_URL": "",
         "THROTTLE_GENERATION_RATE": "100000/min", "LOG_LEVEL": "WARNING", "HF_HUB_OFFLINE": "1",
-        "ALLOWED_HOSTS": "testserver",
+        "ALLOWED_HOSTS": "testserver", "GENERATION_WAIT_MAX_SECONDS": "1800",
     })
     import django
     from django.core.management import call_command
@@ -195,12 +195,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.preferences:
             with open(args.preferences, encoding="utf-8") as handle:
                 preferences = json.load(handle)
+        from worker.in_process import runner
+
         runs, started = [], time.monotonic()
-        for index, preference in enumerate(preferences):
-            for condition in CONDITIONS:
-                runs.append(run_condition(preference, condition, questions, args.max_new_tokens, index))
-                print(f"{preference} {condition}: second-half cost {second_half_cost(runs[-1]):.1f} "
-                      f"({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
+        try:
+            for index, preference in enumerate(preferences):
+                for condition in CONDITIONS:
+                    runs.append(run_condition(preference, condition, questions, args.max_new_tokens, index))
+                    print(f"{preference} {condition}: second-half cost {second_half_cost(runs[-1]):.1f} "
+                          f"({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
+        finally:
+            runner.shutdown()  # before the temporary database goes
         print(f"rounds={args.rounds} max_new_tokens={args.max_new_tokens} split={args.split} "
               f"preferences={len(preferences)}")
         print(report(runs, args.rounds))
@@ -208,9 +213,6 @@ def main(argv: Sequence[str] | None = None) -> None:
             with open(args.json, "w", encoding="utf-8") as handle:
                 json.dump([{"preference": run.preference, "condition": run.condition,
                             "rounds": [vars(r) for r in run.rounds]} for run in runs], handle, indent=1)
-        from worker.in_process import runner
-
-        runner.shutdown()
 
 
 if __name__ == "__main__":
