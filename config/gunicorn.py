@@ -16,7 +16,8 @@ worker_class = "uvicorn_worker.UvicornWorker"
 # Uvicorn workers heartbeat on their own: a long request (a stream, `?wait=`) never trips this.
 timeout = int(os.environ.get("WEB_WORKER_TIMEOUT", "60"))
 graceful_timeout = 30
-keepalive = 5
+# Longer than clients keep an idle connection (httpx: 5 s), so a client never reuses one the server is closing.
+keepalive = int(os.environ.get("WEB_KEEPALIVE_SECONDS", "20"))
 accesslog = os.environ.get("WEB_ACCESS_LOG") or None
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
