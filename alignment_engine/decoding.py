@@ -14,8 +14,9 @@ from typing import Any
 import torch
 
 from alignment_engine import linear_alignment as la
+from alignment_engine.constraints import RuleConstraints
 from alignment_engine.engine import CancelCheck
-from alignment_engine.processors import LogitsProcessor, processors_for
+from alignment_engine.processors import LogitsProcessor, processors_for, rule_constraints
 from alignment_engine.prompts import StreamPlan
 from alignment_engine.text import IncrementalText
 from alignment_engine.types import GenerationConfig, GenerationRequest, GenerationResult
@@ -46,6 +47,7 @@ class RequestState:
     text: IncrementalText
     generator: torch.Generator | None
     processors: list[LogitsProcessor] = field(default_factory=list)
+    constraints: RuleConstraints | None = None
     started: float = 0.0
     generated: list[int] = field(default_factory=list)
     finish_reason: str | None = None
@@ -59,14 +61,23 @@ class RequestState:
         plan: StreamPlan,
         tokenizer: Any,
         device: torch.device | str = "cpu",
+        eos_token_ids: frozenset[int] = frozenset(),
+        vocab_size: int | None = None,
     ) -> RequestState:
+        """`eos_token_ids` and `vocab_size` are needed when the request has rules (its constraints' vocabulary)."""
+        constraints = None
+        if vocab_size is not None:
+            constraints = rule_constraints(request, tokenizer, vocab_size, eos_token_ids, device)
+        elif request.enforced_rules():
+            raise ValueError("a request with rules needs the vocabulary size")
         return cls(
             index=index,
             request=request,
             plan=plan,
             text=IncrementalText(tokenizer, request.config.stop),
             generator=request_generator(request.config, device),
-            processors=processors_for(request),
+            processors=processors_for(request, constraints),
+            constraints=constraints,
         )
 
     @property
@@ -85,7 +96,12 @@ class RequestState:
         """Record a decided token; sets finish_reason when the request is done. Returns the text delta.
 
         `window`: the context length every stream must stay within (None: no limit beyond max_new_tokens).
+        With rules, the constraints see the token actually emitted: an end of turn chosen while a closing is
+        due becomes the closing's first token (so the end itself is never emitted before the closing).
         """
+        if self.constraints is not None:
+            token = self.constraints.resolve(token)
+            self.constraints.advance(token)
         self.generated.append(token)
         if token in eos_token_ids:
             self.finish_reason = "eos"

@@ -8,16 +8,22 @@ in turn, with the tokens generated so far. A processor returns the two rows to u
 - a mask (forbidden tokens, forced tokens, a length budget) sets logits to -inf in both, so the token is
   neither chosen nor counted in the nucleus.
 
-The processors of a request are built once, from its settings, by `processors_for`.
+The processors of a request are built once, from its settings, by `processors_for`. A request's rules
+(`rules.py`) are one stateful processor, `RuleMask`, over its `constraints.RuleConstraints`: the decode loop
+tells the constraints the token actually emitted (`decoding.RequestState.advance`: `resolve`, then `advance`).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+import functools
+import weakref
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
 import torch
 
 from alignment_engine import linear_alignment as la
+from alignment_engine import repetition
+from alignment_engine.constraints import RuleConstraints, Vocabulary
 from alignment_engine.types import GenerationRequest
 
 
@@ -46,9 +52,124 @@ class NoRepeatNGram:
         return combined.masked_fill(mask, float("-inf")), principle.masked_fill(mask, float("-inf"))
 
 
-def processors_for(request: GenerationRequest) -> list[LogitsProcessor]:
-    """The processors a request's settings ask for, in the order they run."""
+class RuleMask:
+    """A request's rules on (z, z_p): forced tokens (opening, closing, end), else the allowed-token mask.
+
+    The mask applies to the combined z and to the plausibility nucleus z_p, so a refused token is neither chosen
+    nor counted in the nucleus. With a casing rule a refused token first lends its score to its twin in the
+    allowed case (" The" -> " the"). When no allowed token is left with a finite score in both rows (another
+    processor removed them all), the best allowed token is forced. Runs last: nothing after it can undo a rule.
+    """
+
+    def __init__(self, constraints: RuleConstraints) -> None:
+        self.constraints = constraints
+
+    def __call__(
+        self, generated: Sequence[int], combined: torch.Tensor, principle: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        forced = self.constraints.forced_token()
+        if forced is not None:
+            return _only(combined, forced), _only(principle, forced)
+        mask = self.constraints.allowed_mask()
+        combined, principle = self.constraints.redirect(combined), self.constraints.redirect(principle)
+        if mask is None:
+            return combined, principle
+        combined, principle = combined.masked_fill(~mask, float("-inf")), principle.masked_fill(~mask, float("-inf"))
+        top = int(principle.argmax())
+        if not (bool(torch.isfinite(principle[top])) and bool(torch.isfinite(combined[top]))):
+            best = int(combined.nan_to_num(neginf=-1e30).masked_fill(~mask, float("-inf")).argmax())
+            return _only(combined, best), _only(principle, best)
+        return combined, principle
+
+
+def _only(row: torch.Tensor, token: int) -> torch.Tensor:
+    forced = torch.full_like(row, float("-inf"))
+    forced[token] = 0.0
+    return forced
+
+
+@functools.lru_cache(maxsize=8)
+def rule_vocabulary(tokenizer: Any, size: int) -> Vocabulary:
+    """The constraint vocabulary of a tokenizer (built once per tokenizer and logit count)."""
+    if hasattr(tokenizer, "convert_ids_to_tokens") or hasattr(tokenizer, "token_bytes"):
+        return Vocabulary.from_tokenizer(tokenizer, size=size)
+    # The llama.cpp tokenizer (`llamacpp_tokenizer.LlamaTokenizer`): its own byte pieces and control flags.
+    pieces = list(tokenizer._pieces) + [b""] * max(size - len(tokenizer._pieces), 0)
+    special = [token for token, control in enumerate(tokenizer._control) if control]
+    special.extend(range(len(tokenizer._pieces), size))
+    return Vocabulary(pieces, special, tokenizer.encode)
+
+
+def rule_constraints(
+    request: GenerationRequest,
+    tokenizer: Any,
+    vocab_size: int,
+    eos_token_ids: Iterable[int],
+    device: torch.device | str = "cpu",
+) -> RuleConstraints | None:
+    """The constraint state of the request's rules (None without rules). The tokenizer's own end-of-turn
+    token is the one forced at the end; InvalidParameterError when the rules cannot all be kept."""
+    rules = request.enforced_rules()
+    if not rules:
+        return None
+    preferred = getattr(tokenizer, "eos_token_id", None)
+    order = [preferred] if preferred in eos_token_ids else []
+    order += sorted(set(eos_token_ids) - set(order))
+    vocabulary = rule_vocabulary(tokenizer, vocab_size)
+    return RuleConstraints(rules, vocabulary, order, request.config.max_new_tokens, device)
+
+
+def guard_breaker_ids(tokenizer: Any, breakers: tuple[str, ...]) -> frozenset[int]:
+    """Ids of the tokens whose text holds a DRY sequence breaker, from the tokenizer's own vocabulary (built
+    once per tokenizer: `Vocabulary.from_tokenizer` caches it; the ids are cached per breaker list)."""
+    if not breakers:
+        return frozenset()
+    try:
+        cached = _BREAKERS.setdefault(tokenizer, {})
+    except TypeError:  # not weak-referenceable
+        cached = _STRONG_BREAKERS.setdefault(id(tokenizer), {})
+    if breakers not in cached:
+        vocabulary = Vocabulary.from_tokenizer(tokenizer)
+        pieces = ["" if token in vocabulary.special_ids else piece.decode("utf-8", errors="replace")
+                  for token, piece in enumerate(vocabulary.token_bytes)]
+        cached[breakers] = repetition.breaker_token_ids(pieces, breakers)
+    return cached[breakers]
+
+
+_BREAKERS: weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], frozenset[int]]] = weakref.WeakKeyDictionary()
+_STRONG_BREAKERS: dict[int, dict[tuple[str, ...], frozenset[int]]] = {}
+
+
+def repetition_guard(request: GenerationRequest, tokenizer: Any = None) -> repetition.RepetitionGuard | None:
+    """The request's repetition guard (None when its settings switch every penalty off). Sequence breakers
+    need the tokenizer to find their token ids."""
+    config = request.config
+    if not config.guard_on:
+        return None
+    if config.dry_sequence_breakers and tokenizer is None:
+        raise ValueError("dry_sequence_breakers need the tokenizer")
+    return repetition.RepetitionGuard(
+        presence_penalty=config.presence_penalty,
+        frequency_penalty=config.frequency_penalty,
+        dry_multiplier=config.dry_multiplier,
+        dry_base=config.dry_base,
+        dry_allowed_length=config.dry_allowed_length,
+        dry_penalty_last_n=config.dry_penalty_last_n,
+        breaker_ids=guard_breaker_ids(tokenizer, config.dry_sequence_breakers),
+    )
+
+
+def processors_for(
+    request: GenerationRequest, constraints: RuleConstraints | None = None, tokenizer: Any = None
+) -> list[LogitsProcessor]:
+    """The processors a request's settings ask for, in the order they run (its repetition guard first, its
+    rules last)."""
     processors: list[LogitsProcessor] = []
+    guard = repetition_guard(request, tokenizer)
+    if guard is not None:
+        processors.append(guard)
     if request.config.no_repeat_ngram_size:
         processors.append(NoRepeatNGram(request.config.no_repeat_ngram_size))
+    if constraints is not None:
+        processors.append(RuleMask(constraints))
     return processors

@@ -5,7 +5,8 @@ active stream (`step`), frees a finished request's KV cache (`release`), and say
 (`context_length`) and what one token of KV cache costs (`kv_bytes_per_token`). Everything else is here, once:
 
 - admission: each request's stream plan (`prompts.plan_streams`) is built and checked against the window
-  before anything is decoded; a prompt that does not fit is an `InvalidParameterError` on `messages`;
+  before anything is decoded; a prompt that does not fit is an `InvalidParameterError` on `messages`, rules
+  that cannot all be kept one naming the rule (`principles[i].rules[j]`);
 - rounds: requests in order, as many per round as fit in `BatchLimits` (rows and KV bytes: every row gets
   room for its request's longest stream plus `max_new_tokens`, capped at the window); the rest wait;
 - per step: the token choice (`decoding.choose_tokens`), the deltas, finish reasons (a full window ends a
@@ -122,14 +123,18 @@ class BatchedEngine:
     # The decode loop ----------------------------------------------------------------------------------
 
     def admit(self, index: int, request: GenerationRequest) -> RequestState:
-        """The request's decoding state; refuses a prompt that leaves no room in the context window."""
+        """The request's decoding state; refuses a prompt that leaves no room in the context window and rules
+        that no reply can keep together (both before anything is decoded)."""
+        request.enforced_rules()
         plan = self.plan(request)
         window = self.runner.context_length
         if plan.longest >= window:
             raise InvalidParameterError(
                 "messages", f"the prompt has {plan.longest} tokens; the model's context holds {window}"
             )
-        return RequestState.create(index, request, plan, self.tokenizer, self.runner.device)
+        return RequestState.create(
+            index, request, plan, self.tokenizer, self.runner.device, self.eos_token_ids, self.runner.vocab_size
+        )
 
     def _decode(self, requests: list[GenerationRequest], should_cancel: CancelCheck | None) -> Iterator[Event]:
         """Yields (request index, text delta, result or None) as tokens are decided."""

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from alignment_engine.config import GenerationConfig, InvalidParameterError
+from alignment_engine.rules import Rule, check_compatible, parse_rule
 
 ROLES = ("system", "user", "assistant")
 FINISH_REASONS = ("stop", "length", "eos", "cancelled")
@@ -13,10 +15,15 @@ FINISH_REASONS = ("stop", "length", "eos", "cancelled")
 
 @dataclass(frozen=True)
 class Principle:
-    """One user principle; `weight` scales its contrast direction (an extension beyond the paper)."""
+    """One user principle; `weight` scales its contrast direction (an extension beyond the paper).
+
+    `rules`: what of the principle a program can check (`rules.py`), enforced exactly while decoding; the
+    principle's text still steers by Linear Alignment. Rules or their JSON form (parsed, errors name `rules[j]`).
+    """
 
     text: str
     weight: float = 1.0
+    rules: tuple[Rule, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.text, str) or not self.text.strip():
@@ -25,24 +32,76 @@ class Principle:
             raise InvalidParameterError("principles", "weight must be a finite number")
         if self.weight <= 0:
             raise InvalidParameterError("principles", "weight must be > 0")
+        object.__setattr__(self, "rules", _parse_rules(self.rules))
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Principle:
+        """A principle from its text or its JSON form {"text", "weight"?, "rules"?}; unknown keys refused."""
+        if isinstance(data, Principle):
+            return data
+        if isinstance(data, str):
+            return cls(data)
+        if not isinstance(data, dict):
+            raise InvalidParameterError("principles", "each principle must be a string or an object")
+        unknown = set(data) - {"text", "weight", "rules"}
+        if unknown:
+            raise InvalidParameterError(f"{sorted(unknown)[0]}", "unknown key for a principle")
+        return cls(data.get("text"), data.get("weight", 1.0), data.get("rules", ()))
+
+
+def _parse_rules(rules: Any) -> tuple[Rule, ...]:
+    if not isinstance(rules, (list, tuple)):
+        raise InvalidParameterError("rules", "must be a list of rules")
+    parsed = tuple(parse_rule(rule, f"rules[{index}]") for index, rule in enumerate(rules))
+    check_compatible(parsed)
+    return parsed
 
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """A conversation to continue, the principles to align it with, and the decoding settings."""
+    """A conversation to continue, the principles to align it with, and the decoding settings.
+
+    `rules`: rules enforced without a principle of their own (nothing in the prompt steers towards them).
+    """
 
     messages: list[dict[str, str]]
     principles: list[Principle] = field(default_factory=list)
     config: GenerationConfig = field(default_factory=GenerationConfig)
+    rules: tuple[Rule, ...] = ()
 
     def __post_init__(self) -> None:
         _validate_messages(self.messages)
         if not isinstance(self.principles, (list, tuple)):
             raise InvalidParameterError("principles", "must be a list")
-        principles = [p if isinstance(p, Principle) else Principle(p) for p in self.principles]
+        principles = []
+        for position, principle in enumerate(self.principles):
+            try:
+                principles.append(Principle.from_dict(principle))
+            except InvalidParameterError as error:
+                where = error.field if error.field.startswith("principles") else f"principles[{position}].{error.field}"
+                raise InvalidParameterError(where, error.message) from None
         object.__setattr__(self, "principles", principles)
+        object.__setattr__(self, "rules", _parse_rules(self.rules))
         if not isinstance(self.config, GenerationConfig):
             raise InvalidParameterError("config", "must be a GenerationConfig")
+
+    def enforced_rules(self) -> tuple[Rule, ...]:
+        """The union of the request's rules and its principles' rules (each once), refused with
+        InvalidParameterError naming `principles[i].rules[j]` (or `rules[j]`) when no reply can keep them all."""
+        sources: dict[Rule, str] = {}
+        for position, rule in enumerate(self.rules):
+            sources.setdefault(rule, f"rules[{position}]")
+        for position, principle in enumerate(self.principles):
+            for index, rule in enumerate(principle.rules):
+                sources.setdefault(rule, f"principles[{position}].rules[{index}]")
+        rules = tuple(sources)
+        names = list(sources.values())
+        try:
+            check_compatible(rules, "union")
+        except InvalidParameterError as error:
+            rename = lambda text: re.sub(r"union\[(\d+)\]", lambda match: names[int(match[1])], text)  # noqa: E731
+            raise InvalidParameterError(rename(error.field), rename(error.message)) from None
+        return rules
 
     @classmethod
     def from_prompt(
