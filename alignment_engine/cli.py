@@ -10,6 +10,7 @@ from contextlib import ExitStack
 from typing import Any, TextIO
 
 from alignment_engine.config import GenerationConfig, InvalidParameterError
+from alignment_engine.rule_recognition import recognise_rules
 from alignment_engine.types import GenerationRequest, Principle
 
 BATCH_FIELDS = ("id", "text", "tokens", "finish_reason", "seconds")
@@ -21,6 +22,14 @@ def build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser("generate", help="generate aligned replies")
     generate.add_argument("prompt", nargs="?", help="the user message (omit with --input)")
     generate.add_argument("--principle", action="append", default=[], help="a principle (repeatable)")
+    generate.add_argument(
+        "--rule", action="append", default=[], metavar="JSON",
+        help='a rule enforced without a principle, e.g. \'{"type": "casing", "value": "lower"}\' (repeatable)',
+    )
+    generate.add_argument(
+        "--no-rule-recognition", action="store_true",
+        help="do not enforce rules recognised from the principles' text (explicit rules still apply)",
+    )
     generate.add_argument("--system", help="base system text kept in both streams")
     generate.add_argument("--alpha", type=float)
     generate.add_argument("--temperature", type=float)
@@ -100,7 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         base = config_values(args)
         GenerationConfig.from_dict(base)
         settings = engine_settings(args, dict(os.environ))
-        requests = read_batch(args.input, base) if args.input else [single_request(args, base)]
+        recognise = not args.no_rule_recognition
+        requests = read_batch(args.input, base, recognise) if args.input else [single_request(args, base)]
         engine = _load(settings)
         if args.input:
             run_batch(engine, requests, args.output, args.batch_size)
@@ -129,14 +139,31 @@ def single_request(args: argparse.Namespace, base: dict[str, Any]) -> tuple[str,
     messages = [{"role": "user", "content": args.prompt}]
     if args.system:
         messages.insert(0, {"role": "system", "content": args.system})
+    recognise = not args.no_rule_recognition
     request = GenerationRequest(
-        messages=messages, principles=[Principle(p) for p in args.principle], config=GenerationConfig.from_dict(base)
+        messages=messages,
+        principles=[_principle(text, recognise) for text in args.principle],
+        config=GenerationConfig.from_dict(base),
+        rules=tuple(_rule_argument(text, position) for position, text in enumerate(args.rule)),
     )
+    request.enforced_rules()
     return None, request
 
 
-def parse_line(line: str, number: int, base: dict[str, Any]) -> tuple[Any, GenerationRequest]:
-    """One input line -> (id, request); errors name the line and the field."""
+def _rule_argument(text: str, position: int) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidParameterError(f"rules[{position}]", f"--rule is not valid JSON ({error.msg})") from None
+
+
+def parse_line(
+    line: str, number: int, base: dict[str, Any], recognise: bool = True
+) -> tuple[Any, GenerationRequest]:
+    """One input line -> (id, request); errors name the line and the field.
+
+    A line may carry `"rules"` (enforced without a principle) and principles as text or
+    {"text", "weight"?, "rules"?}; a principle without explicit rules gets those recognised from its text."""
     try:
         item = json.loads(line)
     except json.JSONDecodeError as error:
@@ -155,29 +182,42 @@ def parse_line(line: str, number: int, base: dict[str, Any]) -> tuple[Any, Gener
         values = dict(base)
         if "alpha" in item:
             values["alpha"] = item["alpha"]
+        principle_list = []
+        for position, principle in enumerate(principles):
+            try:
+                principle_list.append(_principle(principle, recognise))
+            except InvalidParameterError as error:
+                where = error.field if error.field.startswith("principles") else f"principles[{position}].{error.field}"
+                raise InvalidParameterError(where, error.message) from None
         request = GenerationRequest(
             messages=messages,
-            principles=[_principle(p) for p in principles],
+            principles=principle_list,
             config=GenerationConfig.from_dict(values),
+            rules=item.get("rules", ()),
         )
+        request.enforced_rules()
     except InvalidParameterError as error:
         raise InvalidParameterError(f"line {number}: {error.field}", error.message) from None
     return item.get("id"), request
 
 
-def _principle(value: Any) -> Principle:
-    if isinstance(value, dict):
-        return Principle(value.get("text"), value.get("weight", 1.0))
-    return Principle(value)
+def _principle(value: Any, recognise: bool) -> Principle:
+    """A principle from text or {"text", "weight"?, "rules"?}; without explicit rules, those recognised
+    from its text (when `recognise`)."""
+    principle = Principle.from_dict(value)
+    explicit = isinstance(value, dict) and "rules" in value
+    if recognise and not explicit:
+        return Principle(principle.text, principle.weight, recognise_rules(principle.text))
+    return principle
 
 
-def read_batch(path: str, base: dict[str, Any]) -> list[tuple[Any, GenerationRequest]]:
+def read_batch(path: str, base: dict[str, Any], recognise: bool = True) -> list[tuple[Any, GenerationRequest]]:
     try:
         with open(path, encoding="utf-8") as handle:
             lines = [(number, line) for number, line in enumerate(handle, start=1) if line.strip()]
     except OSError as error:
         raise InvalidParameterError("input", str(error)) from None
-    return [parse_line(line, number, base) for number, line in lines]
+    return [parse_line(line, number, base, recognise) for number, line in lines]
 
 
 def run_batch(engine: Any, requests: list[tuple[Any, GenerationRequest]], output: str | None, batch_size: int) -> None:
