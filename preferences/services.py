@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from core.exceptions import LimitExceeded, PreconditionFailed, ResourceNotFound
+from preferences.budget import principle_budget_check
 from preferences.models import Principle, PrincipleVersion, Suggestion
 from preferences.rules import rules_compatible_with
 
@@ -67,6 +68,13 @@ def _record_version(
     )
 
 
+def _check_applied(principle: Principle) -> None:
+    """What an active principle must leave possible: rules keepable together, and room for a conversation."""
+    _check_rules(principle)
+    principle_budget_check(owner_id=principle.owner_id, text=principle.text, weight=principle.weight,
+                           active=principle.active, principle_id=principle.pk)
+
+
 def _check_rules(principle: Principle) -> None:
     """An active principle's enforced rules must be keepable together with the owner's other active ones."""
     if not principle.active:
@@ -105,7 +113,7 @@ def principle_create(
         owner=owner, text=text.strip(), title=title.strip(), weight=weight, active=active, position=position,
         rules=list(rules or []), rule_recognition=rule_recognition,
     )
-    _check_rules(principle)
+    _check_applied(principle)
     _record_version(principle=principle, actor=actor or owner, suggestion=suggestion)
     return principle
 
@@ -127,8 +135,8 @@ def principle_update(
 ) -> Principle:
     """Apply the given changes (None = keep). A new version is recorded when a versioned field changed;
     a position-only change reorders without a new version; no change at all writes nothing."""
-    if active:
-        _lock_owner(principle.owner_id)
+    if active or text is not None or weight is not None:
+        _lock_owner(principle.owner_id)  # before the principle: the owner's totals (limit, budget) are checked
     principle = _lock_principle(principle)
     _check_if_match(principle=principle, if_match=if_match)
 
@@ -152,7 +160,7 @@ def principle_update(
         setattr(principle, name, value)
 
     if changed:
-        _check_rules(principle)
+        _check_applied(principle)
         if position is not None:
             principle.position = position
         _record_version(principle=principle, actor=actor, suggestion=suggestion)
@@ -186,6 +194,7 @@ def principle_version_restore(
     if_match: Sequence[str] | None = None,
 ) -> Principle:
     """Copy text, title, weight and rules of version ``number`` into a new version; the active flag is kept."""
+    _lock_owner(principle.owner_id)
     principle = _lock_principle(principle)
     _check_if_match(principle=principle, if_match=if_match)
     source = PrincipleVersion.objects.filter(principle=principle, number=number).first()
@@ -193,6 +202,6 @@ def principle_version_restore(
         raise ResourceNotFound(f"Principle {principle.pk} has no version {number}.")
     principle.text, principle.title, principle.weight = source.text, source.title, source.weight
     principle.rules, principle.rule_recognition = source.rules, source.rule_recognition
-    _check_rules(principle)
+    _check_applied(principle)
     _record_version(principle=principle, actor=actor)
     return principle
