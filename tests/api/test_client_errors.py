@@ -38,8 +38,8 @@ def test_inactive_principles_and_other_users_do_not_count(alice, bob, settings):
 
 
 def test_a_write_that_lowers_the_total_is_allowed_even_over_the_budget(alice, settings):
-    settings.PRINCIPLE_TOKEN_BUDGET = 10
     principle = PrincipleFactory(owner=alice, text="x" * 300)
+    settings.PRINCIPLE_TOKEN_BUDGET = 10  # lowered after the principle was written: the user is over it now
     principle_budget_check(owner_id=alice.pk, text="x" * 150, weight=1.0, active=True, principle_id=principle.pk)
     principle_budget_check(owner_id=alice.pk, text="x" * 300, weight=1.0, active=False, principle_id=principle.pk)
     with pytest.raises(LimitExceeded):
