@@ -5,6 +5,9 @@ Every write goes through preferences.services so the version history stays compl
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -55,27 +58,31 @@ class PrincipleAdminForm(forms.ModelForm):
         return cleaned
 
 
-def _apply(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet, service, verb: str) -> None:
+def _apply(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet,
+           action: Callable[[Any], object], verb: str, noun: str) -> None:
+    """Run a service on each selected object; report how many it did and why it refused the others."""
     done, refused = 0, []
-    for principle in queryset:
+    for item in queryset:
         try:
-            service(principle=principle, actor=request.user)
+            action(item)
             done += 1
         except ApplicationError as error:
-            refused.append(f"#{principle.pk}: {error.message}")
-    modeladmin.message_user(request, f"{verb} {done} principle(s).", messages.SUCCESS)
+            refused.append(f"#{item.pk}: {error.message}")
+    modeladmin.message_user(request, f"{verb} {done} {noun}(s).", messages.SUCCESS)
     if refused:
         modeladmin.message_user(request, "Refused: " + " ".join(refused), messages.ERROR)
 
 
 @admin.action(description="Activate selected principles (records a new version)")
 def activate_principles(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-    _apply(modeladmin, request, queryset, principle_activate, "Activated")
+    _apply(modeladmin, request, queryset, lambda p: principle_activate(principle=p, actor=request.user),
+           "Activated", "principle")
 
 
 @admin.action(description="Deactivate selected principles (records a new version)")
 def deactivate_principles(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-    _apply(modeladmin, request, queryset, principle_deactivate, "Deactivated")
+    _apply(modeladmin, request, queryset, lambda p: principle_deactivate(principle=p, actor=request.user),
+           "Deactivated", "principle")
 
 
 @admin.register(Principle)
@@ -158,27 +165,15 @@ class PrincipledUserAdmin(UserAdmin):
 # --- Chat: read-only for support, cancelling jobs through the service --------------------------------------
 
 
-def _decide(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet, decide, verb: str) -> None:
-    done, refused = 0, []
-    for suggestion in queryset:
-        try:
-            decide(suggestion)
-            done += 1
-        except ApplicationError as error:
-            refused.append(f"{suggestion.pk}: {error.message}")
-    modeladmin.message_user(request, f"{verb} {done} suggestion(s).", messages.SUCCESS)
-    if refused:
-        modeladmin.message_user(request, "Refused: " + " ".join(refused), messages.ERROR)
-
-
 @admin.action(description="Accept selected suggestions (as the user would: a new principle or version)")
 def accept_suggestions(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-    _decide(modeladmin, request, queryset, lambda s: suggestion_accept(suggestion=s, actor=request.user), "Accepted")
+    _apply(modeladmin, request, queryset, lambda s: suggestion_accept(suggestion=s, actor=request.user),
+           "Accepted", "suggestion")
 
 
 @admin.action(description="Reject selected suggestions (the same evidence is not proposed again)")
 def reject_suggestions(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-    _decide(modeladmin, request, queryset, lambda s: suggestion_reject(suggestion=s), "Rejected")
+    _apply(modeladmin, request, queryset, lambda s: suggestion_reject(suggestion=s), "Rejected", "suggestion")
 
 
 @admin.register(Suggestion)
