@@ -23,6 +23,29 @@ DEFAULT_ALPHA = 3.0
 MAX_ALPHA = 100.0
 MIN_TEMPERATURE = 0.01
 MAX_SEED = 2**63 - 1
+# Repetition guard (alignment_engine/repetition.py). OpenAI's bounds for presence/frequency penalties; DRY's
+# defaults were chosen on the tune half of bench/quality.py (docs/engine.md, "Repetition guard"): with this
+# model the default llama.cpp breakers ("\n", ":", '"', "*") hide its loops from DRY, so there are none.
+MAX_OPENAI_PENALTY = 2.0
+DEFAULT_DRY_MULTIPLIER = 0.8
+DEFAULT_DRY_BASE = 1.75
+DEFAULT_DRY_ALLOWED_LENGTH = 2
+DEFAULT_DRY_PENALTY_LAST_N = -1
+MAX_DRY_MULTIPLIER = 100.0
+MAX_DRY_BASE = 100.0
+MAX_DRY_ALLOWED_LENGTH = 1024
+MAX_DRY_SEQUENCE_BREAKERS = 32
+MAX_DRY_BREAKER_LENGTH = 100
+# The guard's bounds for the APIs' serializer fields (min_value/max_value), so they agree with _validate_guard.
+GUARD_BOUNDS: dict[str, dict[str, float]] = {
+    "presence_penalty": {"min_value": -MAX_OPENAI_PENALTY, "max_value": MAX_OPENAI_PENALTY},
+    "frequency_penalty": {"min_value": -MAX_OPENAI_PENALTY, "max_value": MAX_OPENAI_PENALTY},
+    "dry_multiplier": {"min_value": 0, "max_value": MAX_DRY_MULTIPLIER},
+    "dry_base": {"min_value": 1, "max_value": MAX_DRY_BASE},
+    "dry_allowed_length": {"min_value": 1, "max_value": MAX_DRY_ALLOWED_LENGTH},
+    "dry_penalty_last_n": {"min_value": -1},
+}
+GUARD_FIELDS = (*GUARD_BOUNDS, "dry_sequence_breakers")
 
 
 @dataclass(frozen=True)
@@ -38,13 +61,28 @@ class GenerationConfig:
     stop: tuple[str, ...] = ()
     repetition_penalty: float = 1.0
     no_repeat_ngram_size: int = 0
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    dry_multiplier: float = DEFAULT_DRY_MULTIPLIER
+    dry_base: float = DEFAULT_DRY_BASE
+    dry_allowed_length: int = DEFAULT_DRY_ALLOWED_LENGTH
+    dry_penalty_last_n: int = DEFAULT_DRY_PENALTY_LAST_N
+    dry_sequence_breakers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if isinstance(self.stop, str):
-            object.__setattr__(self, "stop", (self.stop,))
-        elif isinstance(self.stop, (list, tuple)):
-            object.__setattr__(self, "stop", tuple(self.stop))
+        for name in ("stop", "dry_sequence_breakers"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, (value,))
+            elif isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
         self._validate()
+
+    @property
+    def guard_on(self) -> bool:
+        """Whether any repetition guard penalty (DRY, presence, frequency) is active."""
+        dry = self.dry_multiplier > 0 and self.dry_penalty_last_n != 0
+        return dry or self.presence_penalty != 0 or self.frequency_penalty != 0
 
     def _validate(self) -> None:
         _number("alpha", self.alpha)
@@ -73,6 +111,33 @@ class GenerationConfig:
         _integer("no_repeat_ngram_size", self.no_repeat_ngram_size)
         if self.no_repeat_ngram_size < 0:
             raise InvalidParameterError("no_repeat_ngram_size", "must be >= 0 (0 disables it)")
+        self._validate_guard()
+
+    def _validate_guard(self) -> None:
+        for name in ("presence_penalty", "frequency_penalty"):
+            _number(name, getattr(self, name))
+            if not -MAX_OPENAI_PENALTY <= getattr(self, name) <= MAX_OPENAI_PENALTY:
+                raise InvalidParameterError(name, f"must be in [-{MAX_OPENAI_PENALTY:g}, {MAX_OPENAI_PENALTY:g}]")
+        _number("dry_multiplier", self.dry_multiplier)
+        if not 0 <= self.dry_multiplier <= MAX_DRY_MULTIPLIER:
+            raise InvalidParameterError("dry_multiplier", f"must be in [0, {MAX_DRY_MULTIPLIER:g}] (0 disables DRY)")
+        _number("dry_base", self.dry_base)
+        if not 1 <= self.dry_base <= MAX_DRY_BASE:
+            raise InvalidParameterError("dry_base", f"must be in [1, {MAX_DRY_BASE:g}]")
+        _integer("dry_allowed_length", self.dry_allowed_length)
+        if not 1 <= self.dry_allowed_length <= MAX_DRY_ALLOWED_LENGTH:
+            raise InvalidParameterError("dry_allowed_length", f"must be in [1, {MAX_DRY_ALLOWED_LENGTH}]")
+        _integer("dry_penalty_last_n", self.dry_penalty_last_n)
+        if self.dry_penalty_last_n < -1:
+            raise InvalidParameterError("dry_penalty_last_n", "must be >= -1 (-1: the whole reply, 0: DRY off)")
+        breakers = self.dry_sequence_breakers
+        if not isinstance(breakers, tuple) or not all(isinstance(b, str) and b for b in breakers):
+            raise InvalidParameterError("dry_sequence_breakers", "must be a list of non-empty strings")
+        if len(breakers) > MAX_DRY_SEQUENCE_BREAKERS or any(len(b) > MAX_DRY_BREAKER_LENGTH for b in breakers):
+            raise InvalidParameterError(
+                "dry_sequence_breakers",
+                f"at most {MAX_DRY_SEQUENCE_BREAKERS} strings of at most {MAX_DRY_BREAKER_LENGTH} characters",
+            )
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> GenerationConfig:
@@ -88,6 +153,7 @@ class GenerationConfig:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["stop"] = list(self.stop)
+        data["dry_sequence_breakers"] = list(self.dry_sequence_breakers)
         return data
 
 

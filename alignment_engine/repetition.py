@@ -171,3 +171,48 @@ def breaker_token_ids(pieces: Sequence[str], breakers: Sequence[str] = DEFAULT_S
     """Ids of the tokens whose text (`pieces[id]`, the decoded token) contains any breaker string."""
     wanted = [breaker for breaker in breakers if breaker]
     return frozenset(token for token, piece in enumerate(pieces) if any(b in piece for b in wanted))
+
+
+class RepetitionGuard:
+    """A request's guard as a logits processor (`processors.LogitsProcessor`): OpenAI's presence/frequency and
+    DRY penalties over the generated tokens, subtracted from both the combined z and the principle z_p.
+
+    Subtracting from z_p too is the "streams" placement (the same as penalising every stream before the
+    mixing, whose coefficients sum to 1): the plausibility nucleus then shrinks with the penalty. Penalising
+    z alone leaves a loop's token as the nucleus' only member, so the guard could not act (docs/engine.md).
+    """
+
+    def __init__(
+        self,
+        presence_penalty: float = 0.0,
+        frequency_penalty: float = 0.0,
+        dry_multiplier: float = 0.0,
+        dry_base: float = 1.75,
+        dry_allowed_length: int = 2,
+        dry_penalty_last_n: int = -1,
+        breaker_ids: Collection[int] = frozenset(),
+    ) -> None:
+        self.presence_penalty = presence_penalty
+        self.frequency_penalty = frequency_penalty
+        self.dry_multiplier = dry_multiplier
+        self.dry_base = dry_base
+        self.dry_allowed_length = dry_allowed_length
+        self.dry_penalty_last_n = dry_penalty_last_n
+        self.breaker_ids = frozenset(breaker_ids)
+
+    def penalties(self, generated: Sequence[int]) -> dict[int, float]:
+        """Token id -> total amount subtracted at this step (OpenAI's and DRY's added up)."""
+        total = presence_frequency_penalties(generated, self.presence_penalty, self.frequency_penalty)
+        dry = dry_penalties(generated, self.dry_multiplier, self.dry_base, self.dry_allowed_length,
+                            self.breaker_ids, self.dry_penalty_last_n)
+        for token, amount in dry.items():
+            total[token] = total.get(token, 0.0) + amount
+        return total
+
+    def __call__(
+        self, generated: Sequence[int], combined: torch.Tensor, principle: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if not generated:
+            return combined, principle
+        penalties = self.penalties(generated)
+        return subtract_penalties(combined, penalties), subtract_penalties(principle, penalties)
