@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import Any, TextIO
 
-from alignment_engine.config import GenerationConfig, InvalidParameterError
+from alignment_engine.config import GUARD_FIELDS, GenerationConfig, InvalidParameterError
 from alignment_engine.rule_recognition import recognise_rules
 from alignment_engine.types import GenerationRequest, Principle
 
@@ -40,6 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--stop", action="append", help="stop string (repeatable)")
     generate.add_argument("--repetition-penalty", type=float)
     generate.add_argument("--no-repeat-ngram-size", type=int)
+    generate.add_argument("--presence-penalty", type=float, help="OpenAI's presence penalty, -2..2 (default 0)")
+    generate.add_argument("--frequency-penalty", type=float, help="OpenAI's frequency penalty, -2..2 (default 0)")
+    generate.add_argument("--dry-multiplier", type=float, help="DRY repetition guard strength (0: off)")
+    generate.add_argument("--dry-base", type=float, help="DRY growth per token of a longer repeat (>= 1)")
+    generate.add_argument("--dry-allowed-length", type=int, help="longest repeat DRY lets pass (>= 1)")
+    generate.add_argument("--dry-penalty-last-n", type=int, help="tokens DRY looks back over (-1: all, 0: off)")
+    generate.add_argument("--dry-sequence-breaker", dest="dry_sequence_breakers", action="append",
+                          help="string no DRY repeat may cross (repeatable; none by default)")
     generate.add_argument("--stream", action="store_true", help="print text as it is generated")
     generate.add_argument("--json", action="store_true", help="print the result as JSON")
     generate.add_argument("--input", help="JSONL file of requests (batch mode)")
@@ -90,6 +98,7 @@ def config_values(args: argparse.Namespace) -> dict[str, Any]:
         "stop": args.stop,
         "repetition_penalty": args.repetition_penalty,
         "no_repeat_ngram_size": args.no_repeat_ngram_size,
+        **{name: getattr(args, name) for name in GUARD_FIELDS},
     }
     values = {key: value for key, value in values.items() if value is not None}
     if args.do_sample:

@@ -79,8 +79,9 @@ class Context:
     single_requests: int
     max_new_tokens: int
 
-    def requests(self, count: int | None = None) -> list[GenerationRequest]:
-        config = GenerationConfig(max_new_tokens=self.max_new_tokens)
+    def requests(self, count: int | None = None, guard: bool = True) -> list[GenerationRequest]:
+        """`guard=False`: the repetition guard (on by default) switched off, for the guard's cost rows."""
+        config = GenerationConfig(max_new_tokens=self.max_new_tokens, **({} if guard else {"dry_multiplier": 0}))
         return [
             GenerationRequest.from_prompt(
                 f"Write a detailed essay about {TOPICS[index % len(TOPICS)]}.", [PRINCIPLE], config
@@ -162,10 +163,10 @@ def llamacpp_baseline(streams: int) -> Callable[[Context], int]:
 
 # both ----------------------------------------------------------------------------------------------------
 
-def engine_one_at_a_time(backend: str) -> Callable[[Context], int]:
+def engine_one_at_a_time(backend: str, guard: bool = True) -> Callable[[Context], int]:
     def run(context: Context) -> int:
         engine = context.torch_engine if backend == "torch" else context.llamacpp_engine
-        return sum(engine.generate(request).tokens for request in context.requests())
+        return sum(engine.generate(request).tokens for request in context.requests(guard=guard))
 
     return run
 
@@ -178,6 +179,9 @@ def engine_batch(backend: str, size: int) -> Callable[[Context], int]:
     return run
 
 
+GUARD_OFF = "LA engine, repetition guard off"
+
+
 def methods(single: int, batches: list[int], with_llamacpp: bool) -> list[Method]:
     """All rows in running order: each llama.cpp row right after its torch counterpart."""
     one_at_a_time = f"{single} one at a time"
@@ -188,6 +192,8 @@ def methods(single: int, batches: list[int], with_llamacpp: bool) -> list[Method
         Method("torch", "LA engine", one_at_a_time, engine_one_at_a_time("torch")),
         Method("llama.cpp", "LA engine", one_at_a_time, engine_one_at_a_time("llamacpp")),
         Method("llama.cpp", TWO_STREAM_FLOOR, one_at_a_time, llamacpp_baseline(2)),
+        Method("torch", GUARD_OFF, one_at_a_time, engine_one_at_a_time("torch", guard=False)),
+        Method("llama.cpp", GUARD_OFF, one_at_a_time, engine_one_at_a_time("llamacpp", guard=False)),
     ]
     for size in batches:
         rows.append(Method("torch", "LA engine", f"batch of {size}", engine_batch("torch", size)))
@@ -224,6 +230,11 @@ def ratio_rows(results: dict[Method, Measurement], single: int, batch: int | Non
         # No target: how far the backend's own two-stream work allows LA to go, and how close LA gets to it.
         ("llama.cpp two-stream floor / plain llama.cpp (both streams every step)", floor, llamacpp_plain, None),
         ("llama.cpp LA single / two-stream floor", llamacpp_single, floor, None),
+        # The repetition guard (on by default in every "LA engine" row) costs at most 5% of tokens/s.
+        ("torch LA single / the same without the repetition guard", torch_single,
+         find("torch", GUARD_OFF, one), 0.95),
+        ("llama.cpp LA single / the same without the repetition guard", llamacpp_single,
+         find("llama.cpp", GUARD_OFF, one), 0.95),
     ]
     rows = []
     for label, numerator, denominator, target in checks:
