@@ -8,6 +8,8 @@ engine request here, and a stored job becomes the same request again in the work
 - Principles: a weight of 0 means *inactive*: the principle is kept (and versioned) but never applied to a reply,
   so it is neither sent to the engine nor recorded on the job. That holds for the user's principles and for the
   per-request principles of the OpenAI endpoint alike.
+- Rules: each principle entry carries the rules decoding keeps for it (`enforced_as`, JSON form); the engine
+  enforces their union and refuses a set no reply can keep before decoding.
 - Messages are checked by the engine's own request type at submission, so a job the worker would refuse is
   refused to the client as a 400 instead.
 """
@@ -77,6 +79,7 @@ def generation_request_from_job(*, messages: list[dict[str, str]], principle_ver
     """The engine request a stored job describes (raises InvalidParameterError when the engine refuses it)."""
     return GenerationRequest(
         messages=messages,
-        principles=[Principle(item["text"], item["weight"]) for item in principles_applied(principle_versions)],
+        principles=[Principle(item["text"], item["weight"], rules=tuple(item.get("rules") or ()))
+                    for item in principles_applied(principle_versions)],
         config=GenerationConfig.from_dict(dict(settings_used)),
     )

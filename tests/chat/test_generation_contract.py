@@ -80,6 +80,15 @@ def test_a_stored_job_with_a_weight_0_principle_reaches_the_engine_without_it(al
     assert list(request.principles) == [Principle("On.", 2.0)]
 
 
+def test_a_stored_jobs_rules_reach_the_engine_parsed(alice):
+    job = GenerationJob.objects.create(owner=alice, input_messages=[{"role": "user", "content": "Hi"}],
+                                       settings={"alpha": 2.0}, principle_versions=[
+                                           {"version_id": None, "principle_id": None, "text": "Sign off.",
+                                            "weight": 1, "rules": [{"type": "closing", "value": "Bye."}]}])
+    (principle,) = generation_request_build(job=job).principles
+    assert [rule.to_dict() for rule in principle.rules] == [{"type": "closing", "value": "Bye."}]
+
+
 def test_the_engine_itself_refuses_a_weight_0_principle():
     """The engine applies every principle it is given; the service never hands it an inactive one."""
     with pytest.raises(InvalidParameterError):

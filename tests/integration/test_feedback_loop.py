@@ -1,5 +1,6 @@
 """The feedback loop end to end: real replies of the real model, corrections sent as feedback, refinement run by
-a real Celery worker, the suggestion accepted, and the next reply steered by (and recording) the new version."""
+a real Celery worker, the suggestion accepted, and the next reply steered by (and recording) the new version,
+whose measured rule decoding keeps exactly."""
 from __future__ import annotations
 
 import time
@@ -51,7 +52,10 @@ def test_corrections_become_a_principle_the_next_reply_records(account):
     versions = alice.client.get(f"/principles/{principle['id']}/versions/").json()["results"]
     assert [version["suggestion"] for version in versions] == [suggestion["id"]]
 
+    assert principle["enforced_as"] == [{"type": "closing", "value": "Best regards."}]
+
     job = reply_to(alice.client, conversation_id, "Name an animal.")
     assert [(p["principle_id"], p["version_id"]) for p in job["principle_versions"]] == [
         (principle["id"], versions[0]["id"])]
+    assert job["reply"]["content"].rstrip().endswith("Best regards.")  # the measured rule is kept exactly
     assert alice.client.get("/suggestions/", params={"status": "accepted"}).json()["count"] == 1
