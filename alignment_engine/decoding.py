@@ -76,7 +76,7 @@ class RequestState:
             plan=plan,
             text=IncrementalText(tokenizer, request.config.stop),
             generator=request_generator(request.config, device),
-            processors=processors_for(request, constraints),
+            processors=processors_for(request, constraints, tokenizer),
             constraints=constraints,
         )
 

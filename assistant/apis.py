@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from alignment_engine.config import GUARD_BOUNDS, MAX_DRY_BREAKER_LENGTH, MAX_DRY_SEQUENCE_BREAKERS
 from assistant import selectors, services
 from assistant.generation_contract import ENGINE_BOUNDS
 from assistant.models import Conversation, GenerationJob, Message
@@ -111,6 +112,17 @@ class GenerationSettingsSerializer(StrictInputSerializer):
     stop = serializers.ListField(child=StrictCharField(max_length=100), required=False, max_length=8)
     repetition_penalty = StrictFloatField(required=False)
     no_repeat_ngram_size = StrictIntegerField(required=False, min_value=0)
+    # The repetition guard (docs/engine.md): OpenAI's presence/frequency penalties and DRY (on by default).
+    presence_penalty = StrictFloatField(required=False, **GUARD_BOUNDS["presence_penalty"])
+    frequency_penalty = StrictFloatField(required=False, **GUARD_BOUNDS["frequency_penalty"])
+    dry_multiplier = StrictFloatField(required=False, **GUARD_BOUNDS["dry_multiplier"])
+    dry_base = StrictFloatField(required=False, **GUARD_BOUNDS["dry_base"])
+    dry_allowed_length = StrictIntegerField(required=False, **GUARD_BOUNDS["dry_allowed_length"])
+    dry_penalty_last_n = StrictIntegerField(required=False, **GUARD_BOUNDS["dry_penalty_last_n"])
+    dry_sequence_breakers = serializers.ListField(
+        child=StrictCharField(max_length=MAX_DRY_BREAKER_LENGTH, trim_whitespace=False), required=False,
+        max_length=MAX_DRY_SEQUENCE_BREAKERS,
+    )
 
 
 class ConversationListCreateApi(generics.GenericAPIView):

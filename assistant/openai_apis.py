@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from alignment_engine.config import GUARD_BOUNDS, GUARD_FIELDS, MAX_DRY_BREAKER_LENGTH, MAX_DRY_SEQUENCE_BREAKERS
 from assistant import selectors, services
 from assistant.apis import IDEMPOTENCY_HEADER, event_stream_response, idempotency_key_from
 from assistant.authentication import BearerTokenAuthentication
@@ -182,6 +183,21 @@ class ChatCompletionApi(APIView):
             child=PrincipleOverrideField(), required=False, allow_null=True, max_length=50,
             help_text="Principles for this request only (extra_body), replacing the user's active ones.",
         )
+        presence_penalty = StrictFloatField(required=False, allow_null=True, **GUARD_BOUNDS["presence_penalty"])
+        frequency_penalty = StrictFloatField(required=False, allow_null=True, **GUARD_BOUNDS["frequency_penalty"])
+        dry_multiplier = StrictFloatField(required=False, allow_null=True, **GUARD_BOUNDS["dry_multiplier"],
+                                          help_text="DRY repetition guard strength (extra_body); 0 switches it off.")
+        dry_base = StrictFloatField(required=False, allow_null=True, **GUARD_BOUNDS["dry_base"],
+                                    help_text="DRY growth per repeated token (extra_body).")
+        dry_allowed_length = StrictIntegerField(required=False, allow_null=True, **GUARD_BOUNDS["dry_allowed_length"],
+                                                help_text="Longest repeat DRY lets pass (extra_body).")
+        dry_penalty_last_n = StrictIntegerField(required=False, allow_null=True, **GUARD_BOUNDS["dry_penalty_last_n"],
+                                                help_text="Tokens DRY looks back over (extra_body; -1: all).")
+        dry_sequence_breakers = serializers.ListField(
+            child=StrictCharField(max_length=MAX_DRY_BREAKER_LENGTH, trim_whitespace=False), required=False,
+            allow_null=True, max_length=MAX_DRY_SEQUENCE_BREAKERS,
+            help_text="Strings no DRY repeat may cross (extra_body).",
+        )
 
     authentication_classes = [TokenAuthentication, BearerTokenAuthentication, SessionAuthentication]
     throttle_classes = [GenerationThrottle]
@@ -245,7 +261,7 @@ class ChatCompletionApi(APIView):
             mapped["do_sample"] = temperature > 0
             if temperature > 0:
                 mapped["temperature"] = temperature
-        for name in ("top_p", "seed", "alpha", "stop"):
+        for name in ("top_p", "seed", "alpha", "stop", *GUARD_FIELDS):
             if values.get(name) is not None:
                 mapped[name] = values[name]
         return mapped
