@@ -12,7 +12,9 @@ prompting (the principles in the system message, alpha 0), and Linear Alignment 
 Per mode: graded adherence (0..1 per reply, mean in %), the degenerate share (replies whose repeated word
 4-gram share exceeds 0.3), distinct-2, the share of replies that end on their own (eos/stop rather than the
 token limit), mean length and tokens/s. `--set` passes generation settings to GenerationConfig.from_dict;
-`--guard` (EXPERIMENTAL, bench/guard.py) wraps a repetition guard around the engine's token choice.
+The engine's repetition guard (DRY, on by default) is part of the settings: `--compare-guard-off` adds a pass with
+it off (dry_multiplier=0) in the same run. `--guard` (EXPERIMENTAL, bench/guard.py) wraps a further guard
+variant around the engine's token choice, on top of the engine's own (combine it with --set dry_multiplier=0).
 """
 from __future__ import annotations
 
@@ -108,6 +110,7 @@ def generate(
     settings: dict,
     guard: GuardSettings,
     batch_size: int,
+    label: str | None = None,
 ) -> tuple[list[Record], float]:
     """Every (mode, principle set, question) reply of one backend under one guard; returns them and the wall s."""
     jobs: list[tuple[Mode, tuple[str, ...], int, GenerationRequest]] = []
@@ -123,6 +126,7 @@ def generate(
                 jobs.append((mode, names, index, GenerationRequest(messages=messages, principles=texts, config=config)))
     records: list[Record] = []
     started = time.perf_counter()
+    label = guard.name if guard.active or label is None else label
     with guarded(engine, guard):
         for start in range(0, len(jobs), batch_size):
             chunk = jobs[start : start + batch_size]
@@ -131,9 +135,9 @@ def generate(
             seconds = time.perf_counter() - chunk_started
             for (mode, names, index, _), result in zip(chunk, results, strict=True):
                 reply = Reply(result.text, result.finish_reason, result.tokens)
-                records.append(Record(engine.backend, guard.name, mode.key, names, index, reply, seconds))
+                records.append(Record(engine.backend, label, mode.key, names, index, reply, seconds))
             done = min(start + batch_size, len(jobs))
-            print(f"  [{engine.backend} {guard.name}] {done}/{len(jobs)} replies, {time.perf_counter() - started:.0f}s",
+            print(f"  [{engine.backend} {label}] {done}/{len(jobs)} replies, {time.perf_counter() - started:.0f}s",
                   file=sys.stderr, flush=True)
     return records, time.perf_counter() - started
 
@@ -262,6 +266,24 @@ def load_records(paths: Sequence[str], questions: int | None = None) -> tuple[li
     return records, [Mode(label, None if label == "no principle" else 0.0) for label in labels]
 
 
+def guard_label(settings: dict) -> str:
+    """How the engine's own repetition guard is set in `settings` (the Record's guard column)."""
+    config = GenerationConfig.from_dict({**settings, "alpha": 0.0})
+    if not config.guard_on:
+        return "guard off"
+    if config == GenerationConfig.from_dict({"alpha": 0.0, "max_new_tokens": config.max_new_tokens}):
+        return "guard (defaults)"
+    return f"guard (DRY {config.dry_multiplier:g})"
+
+
+def settings_variants(settings: dict, compare_guard_off: bool) -> list[tuple[str, dict]]:
+    """The settings to run: as given, and with the engine's guard off when asked to compare."""
+    variants = [(guard_label(settings), settings)]
+    if compare_guard_off:
+        variants.append(("guard off", {**settings, "dry_multiplier": 0}))
+    return variants
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=default_data_path())
@@ -281,6 +303,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--guard", action="append", type=GuardSettings.parse, metavar="SPEC",
                         help="EXPERIMENTAL repetition guard variant (repeatable; 'off' = none), e.g. "
                              "'dry08:dry_multiplier=0.8,dry_breakers=none,placement=streams'")
+    parser.add_argument("--compare-guard-off", action="store_true",
+                        help="also run every backend with the engine's repetition guard off (dry_multiplier=0)")
     parser.add_argument("--batch-size", type=int, default=32, help="requests per generate_batch call")
     parser.add_argument("--model", default=None)
     parser.add_argument("--device", default=None)
@@ -326,9 +350,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     for backend in backends:
         engine = load_engine(model=args.model, backend=backend, device=args.device)
         for guard in guards:
-            generated, seconds = generate(engine, principles, questions, modes, settings, guard, args.batch_size)
-            records.extend(generated)
-            wall[(engine.backend, guard.name)] = seconds
+            for label, variant in settings_variants(settings, args.compare_guard_off):
+                generated, seconds = generate(engine, principles, questions, modes, variant, guard, args.batch_size,
+                                              label)
+                records.extend(generated)
+                wall[(engine.backend, generated[0].guard if generated else label)] = seconds
     if args.save:
         save(args.save, records, questions)
     extra = " ".join(f"{k}={v}" for k, v in args.settings)

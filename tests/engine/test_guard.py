@@ -117,7 +117,7 @@ def demo_request(**config):
     return GenerationRequest(
         messages=[{"role": "user", "content": DEMO_QUESTION}],
         principles=[Principle(text) for text in DEMO_PRINCIPLES],
-        config=GenerationConfig(max_new_tokens=256, **config),
+        config=GenerationConfig(**{"max_new_tokens": 256, **config}),
     )
 
 
