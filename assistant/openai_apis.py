@@ -36,7 +36,7 @@ from core.strict_input import (
     StrictInputSerializer,
     StrictIntegerField,
 )
-from preferences.apis import RulesField
+from preferences.apis import RULE_SCHEMA, RulesField
 from preferences.models import WEIGHT_DEFAULT, WEIGHT_HELP, WEIGHT_MAX, WEIGHT_MIN
 
 FINISH_REASONS = {"eos": "stop", "stop": "stop", "length": "length", "cancelled": "stop"}
@@ -64,7 +64,7 @@ PRINCIPLE_TEXT_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 2000, "p
     {"type": "object", "additionalProperties": False, "required": ["text"], "properties": {
         "text": PRINCIPLE_TEXT_SCHEMA,
         "weight": {"type": "number", "minimum": WEIGHT_MIN, "maximum": WEIGHT_MAX, "default": WEIGHT_DEFAULT},
-        "rules": {"type": "array", "items": {"type": "object"},
+        "rules": {"type": "array", "items": RULE_SCHEMA,
                   "description": "Rules kept exactly (JSON form: docs/engine.md); without them, rules are "
                   "recognised from the text."}}},
 ]})

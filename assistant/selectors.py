@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 
 from assistant import events
 from assistant.models import Conversation, GenerationJob, Message
+from core.db import connection_release
 
 
 def conversation_list(*, user: AbstractBaseUser) -> QuerySet[Conversation]:
@@ -48,6 +49,7 @@ def job_wait(*, job: GenerationJob, timeout: float) -> GenerationJob:
         remaining = deadline - time.monotonic()
         if current is None or current.is_finished or remaining <= 0:
             return current or job
+        connection_release()  # no pooled connection is held while sleeping on the event log
         batch = log.read(job.pk, after, block_ms=max(int(min(remaining, 1.0) * 1000), 1))
         if batch:
             after = batch[-1].id

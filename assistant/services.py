@@ -20,7 +20,7 @@ from assistant.callbacks import CallbackUrlRejected, callback_url_check
 from assistant.generation_contract import generation_settings_resolve, messages_validate, principles_applied
 from assistant.models import Conversation, GenerationJob, Message
 from core.exceptions import ApplicationError, Conflict, IdempotencyKeyReused, PayloadTooLarge
-from preferences.rules import enforced_rules
+from preferences.rules import enforced_rules, rules_compatible_with
 from preferences.selectors import principle_versions_for_generation
 from preferences.steering_services import steering_alpha_choose
 
@@ -93,6 +93,12 @@ def _idempotent(
         return job, False
 
 
+def _rules_keepable(principle_versions: list[dict[str, Any]]) -> None:
+    """A request whose principles' rules no reply could keep together is a 409 before anything is queued."""
+    rules_compatible_with(rules=[rule for item in principle_versions for rule in item.get("rules", [])], others=[],
+                          field="principles")
+
+
 def _steered(*, user: AbstractBaseUser, requested: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
     """The request's settings with the user's steering strength when it gives no alpha, and the learned arm it
     came from (None: the request's own alpha, or a pinned one)."""
@@ -159,9 +165,11 @@ def message_submit(
             {"role": role, "content": text}
             for role, text in locked.messages.order_by("position").values_list("role", "content")
         ]
+        principle_versions = principles_snapshot(user=user)
+        _rules_keepable(principle_versions)
         return _job_create(
             owner=user, conversation=locked, user_message=message, input_messages=input_messages,
-            settings=resolved, steering_arm=steering_arm, principle_versions=principles_snapshot(user=user),
+            settings=resolved, steering_arm=steering_arm, principle_versions=principle_versions,
             callback_url=callback_url,
             callback_status=GenerationJob.CallbackStatus.PENDING if callback_url else "",
             idempotency_key=idempotency_key, request_fingerprint=fingerprint,
@@ -207,6 +215,7 @@ def completion_submit(
                  "rules": enforced_rules(text=item["text"], rules=item.get("rules"), rule_recognition=True)}
                 for item in principle_overrides
             )
+        _rules_keepable(principle_versions)
         return _job_create(
             owner=user, input_messages=messages, settings=resolved, steering_arm=steering_arm,
             principle_versions=principle_versions, idempotency_key=idempotency_key,

@@ -1,6 +1,8 @@
 """Thin REST views for a user's principles: parse and validate, call a selector or service, serialise."""
 from __future__ import annotations
 
+import json
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -9,12 +11,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from alignment_engine.rules import RULE_TYPES
+from alignment_engine.rules import MAX_COUNT, MAX_FORBIDDEN_VALUES, MAX_RULE_TEXT
 from core.exceptions import ApplicationError
-from core.openapi import error_responses
+from core.openapi import NOT_BLANK_PATTERN, error_responses
 from core.pagination import BoundedLimitOffsetPagination
 from core.strict_input import (
     JSONParser,
+    QueryBooleanField,
     StrictBooleanField,
     StrictCharField,
     StrictFloatField,
@@ -46,14 +49,42 @@ ETAG = OpenApiParameter(
 )
 
 
-@extend_schema_field({"type": "array", "items": {"type": "object", "additionalProperties": True,
-                      "required": ["type"], "properties": {"type": {"type": "string", "enum": list(RULE_TYPES)}}},
-                      "description": "Rules decoding keeps exactly, in their JSON form (docs/engine.md)."})
+def _rule_schema(kind: str, **value: object) -> dict:
+    properties: dict = {"type": {"type": "string", "enum": [kind]}}
+    if value:
+        properties["value"] = value
+    return {"type": "object", "additionalProperties": False, "properties": properties,
+            "required": ["type", "value"] if value else ["type"]}
+
+
+RULE_TEXT = {"type": "string", "maxLength": MAX_RULE_TEXT, "pattern": NOT_BLANK_PATTERN}
+RULE_COUNT = {"type": "integer", "minimum": 1, "maximum": MAX_COUNT}
+RULE_TEXTS = {"oneOf": [RULE_TEXT, {"type": "array", "items": RULE_TEXT, "minItems": 1,
+                                     "maxItems": MAX_FORBIDDEN_VALUES}]}
+FORBIDDEN_SCHEMA = _rule_schema("forbidden", **RULE_TEXTS)
+FORBIDDEN_SCHEMA["properties"]["ignore_case"] = {"type": "boolean", "default": True}
+RULE_SCHEMA = {"oneOf": [
+    FORBIDDEN_SCHEMA,
+    _rule_schema("casing", type="string", enum=["lower", "upper"]),
+    _rule_schema("opening", **RULE_TEXT),
+    _rule_schema("closing", **RULE_TEXT),
+    _rule_schema("max_words", **RULE_COUNT),
+    _rule_schema("max_sentences", **RULE_COUNT),
+    _rule_schema("list_style", type="string", enum=["bullets", "none"]),
+    _rule_schema("no_emoji"),
+]}
+
+
+@extend_schema_field({"type": "array", "items": RULE_SCHEMA, "description": (
+    "Rules decoding keeps exactly, in their JSON form (docs/engine.md). At most one rule of each type other "
+    "than `forbidden`, and a set that no reply could keep (an opening with a forbidden word) is refused.")})
 class RulesField(serializers.Field):
     """A list of rules in their JSON form; each rule and the set are validated by the engine's own parser."""
 
     def to_internal_value(self, data):
         """Errors nest under this field (`rules.0.value`, or `principles.0.rules.0.value` inside a list)."""
+        if "\\u0000" in json.dumps(data):  # PostgreSQL cannot store NUL in JSON
+            raise serializers.ValidationError("Rules may not contain NUL characters.")
         try:
             return rules_validate(data)
         except ApplicationError as exc:
@@ -117,7 +148,7 @@ class PrincipleInputSerializer(StrictInputSerializer):
 
 
 class PrincipleFilterSerializer(serializers.Serializer):
-    active = serializers.BooleanField(required=False, allow_null=True, default=None)
+    active = QueryBooleanField()
 
 
 class EmptyInputSerializer(StrictInputSerializer):

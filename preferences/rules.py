@@ -13,7 +13,7 @@ from typing import Any
 
 from alignment_engine import InvalidParameterError
 from alignment_engine.rule_recognition import recognise_rules
-from alignment_engine.rules import check_compatible, parse_rules
+from alignment_engine.rules import check_compatible, parse_rule, parse_rules
 from core.exceptions import ApplicationError, Conflict
 
 
@@ -23,9 +23,12 @@ def _client_field(field: str) -> str:
 
 
 def rules_validate(data: Any, *, field: str = "rules") -> list[dict[str, Any]]:
-    """The rules in their JSON form, validated (each rule and the set of them); a 400 naming the field."""
+    """The rules in their JSON form, each validated (a 400 naming the field). Whether they can be kept together
+    is a conflict with the state, not malformed input: `rules_compatible_with` answers it with a 409."""
     try:
-        return [rule.to_dict() for rule in parse_rules(data, field=field)]
+        if not isinstance(data, (list, tuple)):
+            raise InvalidParameterError(field, "must be a list of rules")
+        return [parse_rule(item, f"{field}[{index}]").to_dict() for index, item in enumerate(data)]
     except InvalidParameterError as exc:
         raise ApplicationError(f"Invalid rule: {exc.message}.", code="validation_error",
                                fields={_client_field(exc.field): [exc.message]}) from None
@@ -43,8 +46,8 @@ def enforced_rules(*, text: str, rules: Iterable[Mapping[str, Any]] | None, rule
 
 def rules_compatible_with(*, rules: list[dict[str, Any]], others: Iterable[tuple[int, list[dict[str, Any]]]],
                           field: str = "rules") -> None:
-    """Refuse (409, naming the other principle) rules that no reply could keep together with the rules of the
-    user's other active principles: every request would then be refused before decoding."""
+    """Refuse (409, naming the other principle) rules that no reply could keep together, among themselves or with
+    the rules of the user's other active principles: every request would then be refused before decoding."""
     if not rules:
         return
     combined, owners = list(rules), [None] * len(rules)

@@ -15,7 +15,7 @@ from django.db.models import Max
 
 from core.exceptions import LimitExceeded, PreconditionFailed, ResourceNotFound
 from preferences.budget import principle_budget_check
-from preferences.models import Principle, PrincipleVersion, Suggestion
+from preferences.models import POSITION_MAX, Principle, PrincipleVersion, Suggestion
 from preferences.rules import rules_compatible_with
 
 VERSIONED_FIELDS = ("text", "title", "weight", "active", "rules", "rule_recognition")
@@ -109,6 +109,10 @@ def principle_create(
     if position is None:
         last = Principle.objects.filter(owner=owner).aggregate(last=Max("position"))["last"]
         position = 0 if last is None else last + 1
+        if position > POSITION_MAX:
+            raise LimitExceeded(f"Positions after the last principle are used up (at most {POSITION_MAX}); give a "
+                                "position, or move principles down first.", code="position_limit",
+                                fields={"position": [f"The next position would exceed {POSITION_MAX}."]})
     principle = Principle(
         owner=owner, text=text.strip(), title=title.strip(), weight=weight, active=active, position=position,
         rules=list(rules or []), rule_recognition=rule_recognition,

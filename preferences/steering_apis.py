@@ -2,6 +2,9 @@
 `PUT` (pin an alpha, or return to learning)."""
 from __future__ import annotations
 
+import copy
+
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -38,6 +41,28 @@ class SteeringInputSerializer(StrictInputSerializer):
                              help_text="With mode pinned only.")
 
 
+# The body as a client may send it: pinned needs an alpha, learned takes none.
+STEERING_INPUT_SCHEMA = {"type": "object", "required": ["mode"], "properties": {
+    "mode": {"type": "string", "enum": [choice for choice, _ in SteeringProfile.Mode.choices]},
+    "alpha": {"type": "number", "nullable": True, "minimum": 0, "maximum": MAX_ALPHA,
+              "description": "With mode pinned only."}}, "oneOf": [
+    {"type": "object", "additionalProperties": False, "required": ["mode", "alpha"], "properties": {
+        "mode": {"type": "string", "pattern": f"^{SteeringProfile.Mode.PINNED}$"},
+        "alpha": {"type": "number", "minimum": 0, "maximum": MAX_ALPHA}}},
+    {"type": "object", "additionalProperties": False, "required": ["mode"], "properties": {
+        "mode": {"type": "string", "pattern": f"^{SteeringProfile.Mode.LEARNED}$"}}},
+]}
+
+
+class SteeringInputSchema(OpenApiSerializerExtension):
+    """The input serializer's schema says what its validation says: which alpha goes with which mode."""
+
+    target_class = SteeringInputSerializer
+
+    def map_serializer(self, auto_schema, direction):
+        return copy.deepcopy(STEERING_INPUT_SCHEMA)  # the generator rewrites enums in place
+
+
 class SteeringApi(APIView):
     @extend_schema(operation_id="steering_retrieve", tags=TAGS,
                    responses={200: SteeringOutputSerializer, **error_responses(401)})
@@ -50,5 +75,6 @@ class SteeringApi(APIView):
     def put(self, request: Request) -> Response:
         data = SteeringInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        steering_set(user=request.user, mode=data.validated_data["mode"], alpha=data.validated_data.get("alpha"))
+        steering_set(user=request.user, mode=data.validated_data["mode"], alpha=data.validated_data.get("alpha"),
+                     alpha_given="alpha" in request.data)
         return Response(SteeringOutputSerializer(steering_summary(user=request.user)).data)

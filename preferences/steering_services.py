@@ -58,8 +58,10 @@ def steering_rating_record(*, user_id: int, arm: float | None, rating: str, step
 
 
 @transaction.atomic
-def steering_set(*, user: AbstractBaseUser, mode: str, alpha: float | None = None) -> SteeringProfile:
-    """Pin an alpha (`mode="pinned"`) or return to learning (`mode="learned"`, no alpha); the ratings are kept."""
+def steering_set(*, user: AbstractBaseUser, mode: str, alpha: float | None = None,
+                 alpha_given: bool | None = None) -> SteeringProfile:
+    """Pin an alpha (`mode="pinned"`) or return to learning (`mode="learned"`, no alpha, not even null:
+    `alpha_given` says whether the client sent the field); the ratings are kept."""
     profile, _ = SteeringProfile.objects.select_for_update().get_or_create(owner=user)
     if mode == SteeringProfile.Mode.PINNED:
         if alpha is None:
@@ -67,7 +69,7 @@ def steering_set(*, user: AbstractBaseUser, mode: str, alpha: float | None = Non
                                    fields={"alpha": ["Required when mode is pinned."]})
         profile.mode, profile.pinned_alpha = mode, float(alpha)
     elif mode == SteeringProfile.Mode.LEARNED:
-        if alpha is not None:
+        if alpha is not None or alpha_given:
             raise ApplicationError("A learned steering strength takes no alpha.", code="validation_error",
                                    fields={"alpha": ["Only with mode pinned."]})
         profile.mode, profile.pinned_alpha = mode, None

@@ -116,3 +116,7 @@ def test_per_request_principles_of_the_openai_endpoint_carry_rules(alice_client)
     bad = alice_client.post(COMPLETIONS, {"messages": [{"role": "user", "content": "Hi"}], "principles": [
         {"text": "x", "rules": [{"type": "closing"}]}]})
     assert bad.status_code == 400 and "principles.0.rules.0.value" in bad.json()["error"]["fields"]
+    clash = alice_client.post(COMPLETIONS, {"messages": [{"role": "user", "content": "Hi"}], "principles": [
+        {"text": "x", "rules": [{"type": "opening", "value": "Very well"}]}, "Never use the word 'very'."]})
+    assert clash.status_code == 409 and clash.json()["error"]["code"] == "rule_conflict"
+    assert GenerationJob.objects.count() == 1

@@ -68,6 +68,8 @@ def test_pinning_and_returning_to_learned(alice_client, conversation, run_jobs):
 @pytest.mark.parametrize(("body", "field"), [
     ({"mode": "pinned"}, "alpha"),
     ({"mode": "learned", "alpha": 2.0}, "alpha"),
+    ({"mode": "learned", "alpha": None}, "alpha"),
+    ({"mode": "pinned", "alpha": None}, "alpha"),
     ({"mode": "sometimes"}, "mode"),
     ({"mode": "pinned", "alpha": 101}, "alpha"),
     ({"mode": "pinned", "alpha": "2"}, "alpha"),

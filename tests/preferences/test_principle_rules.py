@@ -45,12 +45,20 @@ def test_explicit_rules_win_and_are_versioned(alice_client):
     ([{"type": "closing"}], "rules.0.value"),
     ([{"type": "no_emoji", "value": True}], "rules.0.value"),
     ({"type": "no_emoji"}, "rules"),
-    ([{"type": "opening", "value": "Very well"}, {"type": "forbidden", "value": ["very"]}], "rules.0"),
+
 ])
 def test_malformed_or_impossible_rules_are_a_400_naming_the_field(alice_client, rules, field):
     response = alice_client.post(LIST, {"text": "Rule.", "rules": rules})
     assert response.status_code == 400, response.content
     assert field in response.json()["error"]["fields"], response.json()
+    assert not alice_client.get(LIST).json()["count"]
+
+
+def test_rules_that_cannot_be_kept_together_are_a_409(alice_client):
+    for rules in ([{"type": "opening", "value": "Very well"}, {"type": "forbidden", "value": ["very"]}],
+                  [{"type": "casing", "value": "lower"}, {"type": "casing", "value": "upper"}]):
+        response = alice_client.post(LIST, {"text": "Rule.", "rules": rules})
+        assert response.status_code == 409 and response.json()["error"]["code"] == "rule_conflict", rules
     assert not alice_client.get(LIST).json()["count"]
 
 
