@@ -51,7 +51,8 @@ def _setup_django(database: str) -> None:
         "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "0", "SECRET_KEY": "bench-feedback-not-secret",
         "DATABASE_URL": f"sqlite:///{database}", "REDIS_URL": "", "CELERY_BROKER_URL": "",
         "THROTTLE_GENERATION_RATE": "100000/min", "LOG_LEVEL": "WARNING", "HF_HUB_OFFLINE": "1",
-        "ALLOWED_HOSTS": "testserver", "GENERATION_WAIT_MAX_SECONDS": "1800",
+        "ALLOWED_HOSTS": "testserver", "GENERATION_WAIT_MAX_SECONDS": "1800", "GENERATION_BATCH_SIZE": "16",
+        "GENERATION_RUNNING_DEADLINE_SECONDS": "3600", "GENERATION_QUEUED_DEADLINE_SECONDS": "7200",
     })
     import django
     from django.core.management import call_command
@@ -73,39 +74,68 @@ class User:
         self.client = APIClient()
         self.client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
         self.max_new_tokens = max_new_tokens
+        self.conversation_id = self.call("post", "/api/v1/conversations/", {})["id"]
 
-    def call(self, method: str, path: str, body: Any = None, expect: Sequence[int] = (200, 201)) -> Any:
+    def call(self, method: str, path: str, body: Any = None, expect: Sequence[int] = (200, 201, 202)) -> Any:
         response = getattr(self.client, method)(path, body, format="json")
         if response.status_code not in expect:
             raise RuntimeError(f"{method.upper()} {path} -> {response.status_code}: {response.content[:300]!r}")
         return response.json() if response.content else None
 
-    def ask(self, question: str) -> dict[str, Any]:
-        return self.call("post", "/api/v1/chat/completions", {
-            "messages": [{"role": "user", "content": question}], "max_tokens": self.max_new_tokens})
+    def submit(self, question: str) -> str:
+        """Queue the question (202, like a mobile client) in a fresh conversation; returns the job id."""
+        conversation = self.call("post", "/api/v1/conversations/", {})["id"]
+        return self.call("post", f"/api/v1/conversations/{conversation}/messages/", {
+            "content": question, "settings": {"max_new_tokens": self.max_new_tokens}})["id"]
+
+    def reply(self, job_id: str) -> str:
+        while True:
+            job = self.call("get", f"/api/v1/jobs/{job_id}/?wait=60")
+            if job["status"] in ("succeeded", "failed", "cancelled"):
+                if job["status"] != "succeeded":
+                    raise RuntimeError(f"job {job_id} {job['status']}: {job['error']}")
+                return job["reply"]["content"]
 
     def pending_suggestions(self) -> list[dict[str, Any]]:
         return self.call("get", "/api/v1/suggestions/?status=pending&limit=200")["results"]
 
 
-def run_condition(preference: dict[str, Any], condition: str, questions: Sequence[str], max_new_tokens: int,
-                  index: int) -> Run:
-    from assistant.refinement import preferences_refine
-    from bench.feedback_users import editor_from_spec, word_edit_distance
+def _new_user(preference: dict[str, Any], condition: str, index: int, max_new_tokens: int) -> User:
     from preferences.learning.phrasing import principle_text
 
-    editor = editor_from_spec(preference)
     user = User(f"{condition}-{index}-{preference['type']}", max_new_tokens)
     if condition == "oracle":
         user.call("post", "/api/v1/principles/", {"text": principle_text(preference)})
-    run = Run(preference=preference, condition=condition)
-    for question in questions:
-        completion = user.ask(question)
-        reply = completion["choices"][0]["message"]["content"]
-        edited = editor.edit(reply)
-        result = Round(cost=word_edit_distance(reply, edited), reply=reply)
-        if condition == "learning":
-            user.call("post", f"/api/v1/jobs/{completion['id']}/feedback/", editor.feedback(reply))
+    return user
+
+
+def run_all(preferences: Sequence[dict[str, Any]], questions: Sequence[str], max_new_tokens: int) -> list[Run]:
+    """Every condition of every preference. Users that send no feedback (no learning, oracle) have all their
+    questions queued at once, so the engine batches them; learning users go round by round, all preferences'
+    questions of a round together, since each round depends on the suggestions of the one before."""
+    from assistant.refinement import preferences_refine
+    from bench.feedback_users import editor_from_spec, word_edit_distance
+
+    editors = [editor_from_spec(preference) for preference in preferences]
+    runs: dict[tuple[int, str], Run] = {}
+    users = {(index, condition): _new_user(preference, condition, index, max_new_tokens)
+             for index, preference in enumerate(preferences) for condition in CONDITIONS}
+    for key in users:
+        runs[key] = Run(preference=preferences[key[0]], condition=key[1])
+    static = [key for key in users if key[1] != "learning"]
+    jobs = {key: [users[key].submit(question) for question in questions] for key in static}
+    for key in static:
+        for job_id in jobs[key]:
+            reply = users[key].reply(job_id)
+            runs[key].rounds.append(Round(cost=word_edit_distance(reply, editors[key[0]].edit(reply)), reply=reply))
+    learners = [key for key in users if key[1] == "learning"]
+    for number, question in enumerate(questions):
+        submitted = {key: users[key].submit(question) for key in learners}
+        for key in learners:
+            user, editor = users[key], editors[key[0]]
+            reply = user.reply(submitted[key])
+            result = Round(cost=word_edit_distance(reply, editor.edit(reply)), reply=reply)
+            user.call("post", f"/api/v1/jobs/{submitted[key]}/feedback/", editor.feedback(reply))
             # The API queued refinement on the in-process runner; running it here too is an idempotent barrier,
             # so the suggestions of this round are there before the user looks.
             preferences_refine(user_id=user.user.pk)
@@ -114,8 +144,10 @@ def run_condition(preference: dict[str, Any], condition: str, questions: Sequenc
             for suggestion in pending:
                 response = user.client.post(f"/api/v1/suggestions/{suggestion['id']}/accept/")
                 result.suggestions_accepted += response.status_code == 200
-        run.rounds.append(result)
-    return run
+            runs[key].rounds.append(result)
+        print(f"round {number + 1}: learning costs {[runs[key].rounds[-1].cost for key in learners]}",
+              file=sys.stderr, flush=True)
+    return [runs[(index, condition)] for index in range(len(preferences)) for condition in CONDITIONS]
 
 
 def mean(values: Sequence[float]) -> float:
@@ -197,17 +229,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                 preferences = json.load(handle)
         from worker.in_process import runner
 
-        runs, started = [], time.monotonic()
+        started = time.monotonic()
         try:
-            for index, preference in enumerate(preferences):
-                for condition in CONDITIONS:
-                    runs.append(run_condition(preference, condition, questions, args.max_new_tokens, index))
-                    print(f"{preference} {condition}: second-half cost {second_half_cost(runs[-1]):.1f} "
-                          f"({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
+            runs = run_all(preferences, questions, args.max_new_tokens)
         finally:
             runner.shutdown()  # before the temporary database goes
         print(f"rounds={args.rounds} max_new_tokens={args.max_new_tokens} split={args.split} "
-              f"preferences={len(preferences)}")
+              f"preferences={len(preferences)} wall={time.monotonic() - started:.0f}s")
         print(report(runs, args.rounds))
         if args.json:
             with open(args.json, "w", encoding="utf-8") as handle:
