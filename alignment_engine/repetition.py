@@ -141,8 +141,13 @@ def subtract_penalties(logits: torch.Tensor, penalties: dict[int, float]) -> tor
         return logits
     ids = torch.tensor([token for token, _ in items], dtype=torch.long, device=logits.device)
     amounts = torch.tensor([amount for _, amount in items], dtype=logits.dtype, device=logits.device)
+    return subtract_at(logits, ids, amounts)
+
+
+def subtract_at(logits: torch.Tensor, ids: torch.Tensor, amounts: torch.Tensor) -> torch.Tensor:
+    """logits [..., vocab] with `amounts` subtracted at the (distinct) `ids` of the last axis (a new tensor)."""
     penalised = logits.clone()
-    penalised[..., ids] -= amounts
+    penalised[..., ids] = penalised[..., ids] - amounts
     return penalised
 
 
@@ -175,7 +180,8 @@ def breaker_token_ids(pieces: Sequence[str], breakers: Sequence[str] = DEFAULT_S
 
 class RepetitionGuard:
     """A request's guard as a logits processor (`processors.LogitsProcessor`): OpenAI's presence/frequency and
-    DRY penalties over the generated tokens, subtracted from both the combined z and the principle z_p.
+    DRY penalties over the generated tokens, subtracted from both the combined z and the principle z_p (in
+    place: pass distinct rows that the caller owns, as `decoding.choose_tokens` does).
 
     Subtracting from z_p too is the "streams" placement (the same as penalising every stream before the
     mixing, whose coefficients sum to 1): the plausibility nucleus then shrinks with the penalty. Penalising
@@ -214,5 +220,14 @@ class RepetitionGuard:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if not generated:
             return combined, principle
-        penalties = self.penalties(generated)
-        return subtract_penalties(combined, penalties), subtract_penalties(principle, penalties)
+        vocab_size = combined.shape[-1]
+        items = [(token, amount) for token, amount in self.penalties(generated).items() if 0 <= token < vocab_size]
+        if not items:
+            return combined, principle
+        ids = torch.tensor([token for token, _ in items], dtype=torch.long, device=combined.device)
+        amounts = torch.tensor([amount for _, amount in items], dtype=combined.dtype, device=combined.device)
+        # In place, on the few penalised entries only: the rows are the decode step's own (choose_tokens makes
+        # them fresh each step), and copying a whole vocabulary row costs more than the guard itself.
+        combined.index_put_((ids,), combined[ids] - amounts)
+        principle.index_put_((ids,), principle[ids] - amounts.to(principle.dtype))
+        return combined, principle

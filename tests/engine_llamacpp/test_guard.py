@@ -42,8 +42,8 @@ def test_both_backends_penalise_and_choose_alike_on_the_same_history(llama_engin
     for step in range(len(history)):
         generated = history[:step]
         assert guard.penalties(generated) == repetition_guard(request).penalties(generated)
-        torch_row, _ = guard(generated, torch_rows[step], torch_rows[step])
-        llama_row, _ = guard(generated, llama_rows[step], llama_rows[step])
+        torch_row, _ = guard(generated, torch_rows[step].clone(), torch_rows[step].clone())
+        llama_row, _ = guard(generated, llama_rows[step].clone(), llama_rows[step].clone())
         top2 = torch_row.topk(2).values
         if float(top2[0] - top2[1]) < 2.0:
             continue  # a near-tie: the quantised and float backends may differ
