@@ -122,12 +122,16 @@ def run_all(preferences: Sequence[dict[str, Any]], questions: Sequence[str], max
              for index, preference in enumerate(preferences) for condition in CONDITIONS}
     for key in users:
         runs[key] = Run(preference=preferences[key[0]], condition=key[1])
-    static = [key for key in users if key[1] != "learning"]
+    # Without principles or feedback a reply does not depend on the hidden preference (greedy decoding, the same
+    # questions, the same default alpha): the first no-learning user's replies serve every preference's editor.
+    static = [key for key in users if key[1] == "oracle"] + [(0, "no_learning")]
     jobs = {key: [users[key].submit(question) for question in questions] for key in static}
-    for key in static:
-        for job_id in jobs[key]:
-            reply = users[key].reply(job_id)
-            runs[key].rounds.append(Round(cost=word_edit_distance(reply, editors[key[0]].edit(reply)), reply=reply))
+    replies = {key: [users[key].reply(job_id) for job_id in jobs[key]] for key in static}
+    for index in range(len(preferences)):
+        replies[(index, "no_learning")] = replies[(0, "no_learning")]
+    for key, texts in replies.items():
+        runs[key].rounds = [Round(cost=word_edit_distance(reply, editors[key[0]].edit(reply)), reply=reply)
+                            for reply in texts]
     learners = [key for key in users if key[1] == "learning"]
     for number, question in enumerate(questions):
         submitted = {key: users[key].submit(question) for key in learners}
