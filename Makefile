@@ -56,6 +56,9 @@ bench-quality: install
 bench-speed: install
 	$(PY) -m bench.speed
 
+bench-feedback: install
+	$(PY) -m bench.feedback
+
 bench-service: install services
 	$(PY) -m bench.service
 
