@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/principled
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test lint install services browser model bench-quality bench-speed bench-service bench-soak clean
+.PHONY: run test lint install services browser model bench-quality bench-speed bench-service bench-soak bench-feedback clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
