@@ -42,6 +42,7 @@ browser:
 # Lint and the layer contracts (pyproject.toml): a breach fails `make test`.
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
 test: install services browser lint

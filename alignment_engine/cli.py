@@ -1,4 +1,5 @@
 """`python -m alignment_engine generate ...`: one prompt, a stream, or a JSONL batch."""
+
 from __future__ import annotations
 
 import argparse
@@ -23,11 +24,15 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("prompt", nargs="?", help="the user message (omit with --input)")
     generate.add_argument("--principle", action="append", default=[], help="a principle (repeatable)")
     generate.add_argument(
-        "--rule", action="append", default=[], metavar="JSON",
+        "--rule",
+        action="append",
+        default=[],
+        metavar="JSON",
         help='a rule enforced without a principle, e.g. \'{"type": "casing", "value": "lower"}\' (repeatable)',
     )
     generate.add_argument(
-        "--no-rule-recognition", action="store_true",
+        "--no-rule-recognition",
+        action="store_true",
         help="do not enforce rules recognised from the principles' text (explicit rules still apply)",
     )
     generate.add_argument("--system", help="base system text kept in both streams")
@@ -46,8 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--dry-base", type=float, help="DRY growth per token of a longer repeat (>= 1)")
     generate.add_argument("--dry-allowed-length", type=int, help="longest repeat DRY lets pass (>= 1)")
     generate.add_argument("--dry-penalty-last-n", type=int, help="tokens DRY looks back over (-1: all, 0: off)")
-    generate.add_argument("--dry-sequence-breaker", dest="dry_sequence_breakers", action="append",
-                          help="string no DRY repeat may cross (repeatable; none by default)")
+    generate.add_argument(
+        "--dry-sequence-breaker",
+        dest="dry_sequence_breakers",
+        action="append",
+        help="string no DRY repeat may cross (repeatable; none by default)",
+    )
     generate.add_argument("--stream", action="store_true", help="print text as it is generated")
     generate.add_argument("--json", action="store_true", help="print the result as JSON")
     generate.add_argument("--input", help="JSONL file of requests (batch mode)")
@@ -166,9 +175,7 @@ def _rule_argument(text: str, position: int) -> Any:
         raise InvalidParameterError(f"rules[{position}]", f"--rule is not valid JSON ({error.msg})") from None
 
 
-def parse_line(
-    line: str, number: int, base: dict[str, Any], recognise: bool = True
-) -> tuple[Any, GenerationRequest]:
+def parse_line(line: str, number: int, base: dict[str, Any], recognise: bool = True) -> tuple[Any, GenerationRequest]:
     """One input line -> (id, request); errors name the line and the field.
 
     A line may carry `"rules"` (enforced without a principle) and principles as text or

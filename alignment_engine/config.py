@@ -1,4 +1,5 @@
 """Generation settings: one frozen dataclass, validated when it is built."""
+
 from __future__ import annotations
 
 import math

@@ -4,6 +4,7 @@ The decode loop (`scheduler.py`) hands this module the last-position logits of e
 request are consecutive, requests in `active` order) and gets back the chosen tokens, the text deltas and
 the finished results; the Linear Alignment rule itself is `linear_alignment`.
 """
+
 from __future__ import annotations
 
 import time

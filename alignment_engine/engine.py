@@ -1,4 +1,5 @@
 """The interface every backend provides (torch here, llama.cpp in llamacpp_backend.py)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence

@@ -12,6 +12,7 @@ which covers the paper's two-stream rule (coefficients [1 + alpha, -alpha]) and 
 multi-principle extension alike: it is the implementation. The rule as the paper writes it stays in
 `tests/engine/reference.py`, the oracle the mixing is tested against.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -6,6 +6,7 @@ them. Prompts are built by `prompts.py` through the GGUF's own chat template, te
 `text.IncrementalText`, and admission, the token choice and request state are the loop's: the same code,
 settings and rules as the torch backend.
 """
+
 from __future__ import annotations
 
 import os

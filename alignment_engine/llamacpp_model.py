@@ -4,6 +4,7 @@ The high-level `llama_cpp.Llama` class decodes one sequence and samples inside l
 needs the raw last-position logits of several sequences per step, so the engine drives `llama_decode` with
 its own `llama_batch` and reads `llama_get_logits`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -146,4 +147,3 @@ def _init_backend() -> None:
         if not _backend_ready:
             llama_cpp.llama_backend_init()
             _backend_ready = True
-

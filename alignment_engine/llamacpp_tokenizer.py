@@ -6,6 +6,7 @@ streams with the same code. The chat template is the one stored in the GGUF, ren
 settings transformers uses (llama-cpp-python's `Jinja2ChatFormatter`); special tokens in the rendered text
 are parsed as such, exactly like a transformers tokenizer does with its added tokens.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -23,9 +24,7 @@ class LlamaTokenizer:
         self.vocab_size = llama_cpp.llama_vocab_n_tokens(self._vocab)
         self.eos_token_id = llama_cpp.llama_vocab_eos(self._vocab)
         self._pieces = [self._piece(token) for token in range(self.vocab_size)]
-        self._control = [
-            llama_cpp.llama_vocab_is_control(self._vocab, token) for token in range(self.vocab_size)
-        ]
+        self._control = [llama_cpp.llama_vocab_is_control(self._vocab, token) for token in range(self.vocab_size)]
         template = llama_cpp.llama_model_chat_template(model, None)
         if not template:
             raise ValueError("the GGUF file has no chat template (tokenizer.chat_template)")

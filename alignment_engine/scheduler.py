@@ -13,6 +13,7 @@ active stream (`step`), frees a finished request's KV cache (`release`), and say
   request with "length") and cancellation (`should_cancel`, checked for every request at every step);
 - one lock per engine: a runner's KV caches serve one round at a time.
 """
+
 from __future__ import annotations
 
 import threading
@@ -175,8 +176,14 @@ class BatchedEngine:
                 with _torch_threads(runner.token_choice_threads), torch.inference_mode():
                     tokens = choose_tokens(logits, active, layout, runner.vocab_size).tolist()
                 yield from record_tokens(
-                    active, tokens, should_cancel, self.eos_token_ids, prefill_seconds, self.model_id,
-                    runner.backend, runner.context_length,
+                    active,
+                    tokens,
+                    should_cancel,
+                    self.eos_token_ids,
+                    prefill_seconds,
+                    self.model_id,
+                    runner.backend,
+                    runner.context_length,
                 )
                 finished = [state for state in active if state.finish_reason is not None]
                 if finished:

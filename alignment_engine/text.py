@@ -1,4 +1,5 @@
 """Incremental detokenisation with stop strings: deltas never contain half a character or half a stop."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -4,6 +4,7 @@
 position ids and last-position logits only, one `DynamicCache` for the whole round, one token per row per step,
 and a finished request's rows dropped from the cache at once.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -97,8 +98,10 @@ class TorchRunner:
             return
         keep = torch.tensor(
             [
-                row for state, (start, stop) in zip(current.states, row_spans(current.states), strict=True)
-                if id(state) not in leaving for row in range(start, stop)
+                row
+                for state, (start, stop) in zip(current.states, row_spans(current.states), strict=True)
+                if id(state) not in leaving
+                for row in range(start, stop)
             ],
             device=self.device,
         )

@@ -1,4 +1,5 @@
 """Request and result types shared by every backend."""
+
 from __future__ import annotations
 
 import math

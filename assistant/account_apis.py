@@ -1,4 +1,5 @@
 """`GET /api/v1/me/export/` (all your data as JSON) and `DELETE /api/v1/me/` (delete your account and all of it)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -28,41 +29,69 @@ TAGS = ["account"]
 
 def account_export(*, user: AbstractBaseUser) -> dict[str, Any]:
     """Everything stored about the user, as JSON-able data (credentials excepted: tokens, password, secrets)."""
-    principles = Principle.objects.filter(owner=user).prefetch_related("versions__created_by").order_by(
-        "position", "id")
+    principles = (
+        Principle.objects.filter(owner=user).prefetch_related("versions__created_by").order_by("position", "id")
+    )
     conversations = Conversation.objects.filter(owner=user).prefetch_related("messages").order_by("created_at")
     jobs = GenerationJob.objects.filter(owner=user).select_related("reply").order_by("created_at")
     return {
         "exported_at": timezone.now().isoformat(),
-        "user": {"id": user.pk, "username": user.get_username(), "email": getattr(user, "email", ""),
-                 "date_joined": user.date_joined.isoformat()},
+        "user": {
+            "id": user.pk,
+            "username": user.get_username(),
+            "email": getattr(user, "email", ""),
+            "date_joined": user.date_joined.isoformat(),
+        },
         "principles": [
-            {**PrincipleOutputSerializer(principle).data,
-             "versions": PrincipleVersionOutputSerializer(principle.versions.order_by("number"), many=True).data}
+            {
+                **PrincipleOutputSerializer(principle).data,
+                "versions": PrincipleVersionOutputSerializer(principle.versions.order_by("number"), many=True).data,
+            }
             for principle in principles
         ],
         "conversations": [
-            {"id": str(conversation.pk), "title": conversation.title, "created_at": conversation.created_at.isoformat(),
-             "messages": [{"id": message.pk, "role": message.role, "content": message.content,
-                           "position": message.position, "created_at": message.created_at.isoformat()}
-                          for message in conversation.messages.order_by("position")]}
+            {
+                "id": str(conversation.pk),
+                "title": conversation.title,
+                "created_at": conversation.created_at.isoformat(),
+                "messages": [
+                    {
+                        "id": message.pk,
+                        "role": message.role,
+                        "content": message.content,
+                        "position": message.position,
+                        "created_at": message.created_at.isoformat(),
+                    }
+                    for message in conversation.messages.order_by("position")
+                ],
+            }
             for conversation in conversations
         ],
         "jobs": JobSerializer(jobs, many=True).data,
-        "feedback": FeedbackOutputSerializer(Feedback.objects.filter(owner=user).order_by("created_at"),
-                                             many=True).data,
-        "suggestions": SuggestionOutputSerializer(Suggestion.objects.filter(owner=user).order_by("created_at"),
-                                                  many=True).data,
+        "feedback": FeedbackOutputSerializer(
+            Feedback.objects.filter(owner=user).order_by("created_at"), many=True
+        ).data,
+        "suggestions": SuggestionOutputSerializer(
+            Suggestion.objects.filter(owner=user).order_by("created_at"), many=True
+        ).data,
         "steering": steering_summary(user=user),
     }
 
 
 class AccountExportApi(APIView):
-    @extend_schema(operation_id="me_export", tags=TAGS, summary="Export all your data", responses={
-        200: OpenApiResponse(OpenApiTypes.OBJECT, description="Your user record, principles with their history, "
-                             "conversations, jobs, feedback, suggestions and steering state."),
-        **error_responses(401),
-    })
+    @extend_schema(
+        operation_id="me_export",
+        tags=TAGS,
+        summary="Export all your data",
+        responses={
+            200: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="Your user record, principles with their history, "
+                "conversations, jobs, feedback, suggestions and steering state.",
+            ),
+            **error_responses(401),
+        },
+    )
     def get(self, request: Request) -> Response:
         response = Response(account_export(user=request.user))
         add_never_cache_headers(response)
@@ -70,8 +99,12 @@ class AccountExportApi(APIView):
 
 
 class AccountApi(APIView):
-    @extend_schema(operation_id="me_destroy", tags=TAGS, summary="Delete your account and all its data",
-                   responses={204: None, **error_responses(401)})
+    @extend_schema(
+        operation_id="me_destroy",
+        tags=TAGS,
+        summary="Delete your account and all its data",
+        responses={204: None, **error_responses(401)},
+    )
     def delete(self, request: Request) -> Response:
         account_delete(user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

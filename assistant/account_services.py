@@ -1,4 +1,5 @@
 """Deleting the user's account with all of its data (privacy; the export is a read: account_apis)."""
+
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser

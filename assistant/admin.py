@@ -1,5 +1,6 @@
 """Admin for support staff: a read-only view of the assistant domain (conversations with their messages,
 generation jobs), with a cancel action that cancels a job the way the API does."""
+
 from __future__ import annotations
 
 from django.contrib import admin, messages
@@ -75,7 +76,8 @@ def cancel_jobs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Qu
         else:
             stopping += 1
     modeladmin.message_user(
-        request, f"Cancelled {cancelled} queued job(s); asked the worker to stop {stopping} running job(s).",
+        request,
+        f"Cancelled {cancelled} queued job(s); asked the worker to stop {stopping} running job(s).",
         messages.SUCCESS,
     )
     if refused:
@@ -87,7 +89,15 @@ class GenerationJobAdmin(admin.ModelAdmin):
     """Jobs are the record of what was generated and how: read-only; the one write is the cancel action."""
 
     list_display = (
-        "id", "status", "owner", "backend", "model_id", "alpha", "completion_tokens", "latency_ms", "attempts",
+        "id",
+        "status",
+        "owner",
+        "backend",
+        "model_id",
+        "alpha",
+        "completion_tokens",
+        "latency_ms",
+        "attempts",
         "created_at",
     )
     list_filter = ("status", "backend", "created_at")
@@ -97,14 +107,41 @@ class GenerationJobAdmin(admin.ModelAdmin):
     actions = [cancel_jobs]
     fieldsets = (
         (None, {"fields": ("id", "owner", "conversation", "status", "cancel_requested", "reply_content")}),
-        ("Generation", {"fields": (
-            "model_id", "backend", "alpha", "settings", "principle_versions", "input_messages",
-            "prompt_tokens", "completion_tokens", "finish_reason",
-        )}),
-        ("Run", {"fields": (
-            "worker_id", "attempts", "error_code", "error_message", "latency_ms", "generation_seconds", "timings",
-            "created_at", "enqueued_at", "started_at", "heartbeat_at", "finished_at",
-        )}),
+        (
+            "Generation",
+            {
+                "fields": (
+                    "model_id",
+                    "backend",
+                    "alpha",
+                    "settings",
+                    "principle_versions",
+                    "input_messages",
+                    "prompt_tokens",
+                    "completion_tokens",
+                    "finish_reason",
+                )
+            },
+        ),
+        (
+            "Run",
+            {
+                "fields": (
+                    "worker_id",
+                    "attempts",
+                    "error_code",
+                    "error_message",
+                    "latency_ms",
+                    "generation_seconds",
+                    "timings",
+                    "created_at",
+                    "enqueued_at",
+                    "started_at",
+                    "heartbeat_at",
+                    "finished_at",
+                )
+            },
+        ),
         ("Callback", {"fields": ("callback_url", "callback_status", "callback_attempts")}),
     )
     readonly_fields = tuple(name for _, options in fieldsets for name in options["fields"])
@@ -147,8 +184,11 @@ class FeedbackPrincipleFilter(admin.SimpleListFilter):
         if not self.value() or not self.value().isdigit():
             return queryset
         wanted = int(self.value())
-        matching = [pk for pk, versions in queryset.values_list("pk", "principle_versions")
-                    if any(version.get("principle_id") == wanted for version in versions)]
+        matching = [
+            pk
+            for pk, versions in queryset.values_list("pk", "principle_versions")
+            if any(version.get("principle_id") == wanted for version in versions)
+        ]
         return queryset.filter(pk__in=matching)
 
 
@@ -157,13 +197,32 @@ class FeedbackAdmin(admin.ModelAdmin):
     """What users said about replies, with the replies' provenance: read-only (users own their feedback)."""
 
     list_display = ("id", "owner", "rating", "job", "model_id", "backend", "alpha", "created_at")
-    list_filter = ("rating", ("owner", admin.RelatedOnlyFieldListFilter), FeedbackPrincipleFilter, "model_id",
-                   "created_at")
+    list_filter = (
+        "rating",
+        ("owner", admin.RelatedOnlyFieldListFilter),
+        FeedbackPrincipleFilter,
+        "model_id",
+        "created_at",
+    )
     search_fields = ("=job__id", "owner__username", "comment")
     list_select_related = ("owner",)
     date_hierarchy = "created_at"
-    fields = ("owner", "job", "rating", "comment", "corrected_text", "tags", "reply_text", "principle_versions",
-              "alpha", "steering_arm", "model_id", "backend", "created_at", "updated_at")
+    fields = (
+        "owner",
+        "job",
+        "rating",
+        "comment",
+        "corrected_text",
+        "tags",
+        "reply_text",
+        "principle_versions",
+        "alpha",
+        "steering_arm",
+        "model_id",
+        "backend",
+        "created_at",
+        "updated_at",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:

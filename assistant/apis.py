@@ -1,4 +1,5 @@
 """Conversation, message and job endpoints: one thin view per action; the work is in services/selectors."""
+
 import re
 from typing import Any
 
@@ -39,16 +40,29 @@ from core.strict_input import (
 )
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
     description="Retrying with the same key and body returns the same job; a different body gets 422.",
 )
 # `true`/`false` (any case), empty (no wait) or seconds: what wait_seconds_from accepts, and nothing else.
 WAIT_PATTERN = r"^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[0-9]{1,6}(\.[0-9]{1,6})?)?$"
 WAIT_PARAMETERS = [
-    OpenApiParameter("wait", {"type": "string", "pattern": WAIT_PATTERN}, OpenApiParameter.QUERY, required=False,
-                     description="`true` (wait up to the default), `false`, or seconds to wait for the reply."),
-    OpenApiParameter("Prefer", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
-                     description="`wait=N` (RFC 7240): wait up to N seconds for the reply."),
+    OpenApiParameter(
+        "wait",
+        {"type": "string", "pattern": WAIT_PATTERN},
+        OpenApiParameter.QUERY,
+        required=False,
+        description="`true` (wait up to the default), `false`, or seconds to wait for the reply.",
+    ),
+    OpenApiParameter(
+        "Prefer",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        required=False,
+        description="`wait=N` (RFC 7240): wait up to N seconds for the reply.",
+    ),
 ]
 
 
@@ -66,8 +80,11 @@ missed) or after `Last-Event-ID`:
 def idempotency_key_from(request: Request) -> str:
     key = request.headers.get("Idempotency-Key", "").strip()
     if len(key) > 255:
-        raise ApplicationError("Idempotency-Key is too long.", code="validation_error",
-                               fields={"Idempotency-Key": ["At most 255 characters."]})
+        raise ApplicationError(
+            "Idempotency-Key is too long.",
+            code="validation_error",
+            fields={"Idempotency-Key": ["At most 255 characters."]},
+        )
     return key
 
 
@@ -77,8 +94,11 @@ def wait_seconds_from(request: Request) -> float:
     raw = request.query_params.get("wait")
     if raw is not None:
         if not re.fullmatch(WAIT_PATTERN, raw):
-            raise ApplicationError("wait must be true, false or a number of seconds.", code="validation_error",
-                                   fields={"wait": ["Expected true, false or seconds."]})
+            raise ApplicationError(
+                "wait must be true, false or a number of seconds.",
+                code="validation_error",
+                fields={"wait": ["Expected true, false or seconds."]},
+            )
         if raw.lower() == "true":
             requested = settings.GENERATION_WAIT_DEFAULT_SECONDS
         else:
@@ -92,7 +112,8 @@ def wait_seconds_from(request: Request) -> float:
 def job_response(request: Request, job, *, waited: bool = False) -> Response:
     """200 with the finished job, else 202; `Location` always points at the job."""
     response = Response(
-        JobSerializer(job).data, status=status.HTTP_200_OK if job.is_finished else status.HTTP_202_ACCEPTED,
+        JobSerializer(job).data,
+        status=status.HTTP_200_OK if job.is_finished else status.HTTP_202_ACCEPTED,
     )
     response["Location"] = request.build_absolute_uri(reverse("job-detail", args=[job.pk]))
     if waited:
@@ -120,7 +141,8 @@ class GenerationSettingsSerializer(StrictInputSerializer):
     dry_allowed_length = StrictIntegerField(required=False, **GUARD_BOUNDS["dry_allowed_length"])
     dry_penalty_last_n = StrictIntegerField(required=False, **GUARD_BOUNDS["dry_penalty_last_n"])
     dry_sequence_breakers = serializers.ListField(
-        child=StrictCharField(max_length=MAX_DRY_BREAKER_LENGTH, trim_whitespace=False), required=False,
+        child=StrictCharField(max_length=MAX_DRY_BREAKER_LENGTH, trim_whitespace=False),
+        required=False,
         max_length=MAX_DRY_SEQUENCE_BREAKERS,
     )
 
@@ -137,14 +159,18 @@ class ConversationListCreateApi(generics.GenericAPIView):
             return Conversation.objects.none()
         return selectors.conversation_list(user=self.request.user)
 
-    @extend_schema(operation_id="conversations_list", responses={200: ConversationSerializer(many=True),
-                                                                 **error_responses(401)})
+    @extend_schema(
+        operation_id="conversations_list", responses={200: ConversationSerializer(many=True), **error_responses(401)}
+    )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(ConversationSerializer(page, many=True).data)
 
-    @extend_schema(operation_id="conversations_create", request=InputSerializer,
-                   responses={201: ConversationSerializer, **error_responses(400, 401)})
+    @extend_schema(
+        operation_id="conversations_create",
+        request=InputSerializer,
+        responses={201: ConversationSerializer, **error_responses(400, 401)},
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -166,8 +192,9 @@ class ConversationDetailApi(APIView):
             raise ResourceNotFound("Conversation not found.")
         return conversation
 
-    @extend_schema(operation_id="conversations_retrieve", responses={200: OutputSerializer,
-                                                                     **error_responses(401, 404)})
+    @extend_schema(
+        operation_id="conversations_retrieve", responses={200: OutputSerializer, **error_responses(401, 404)}
+    )
     def get(self, request: Request, conversation_id) -> Response:
         return Response(self.OutputSerializer(self._conversation(request, conversation_id)).data)
 
@@ -182,8 +209,9 @@ class MessageListCreateApi(generics.GenericAPIView):
     class InputSerializer(StrictInputSerializer):
         content = StrictCharField(help_text="The user's message.")
         settings = GenerationSettingsSerializer(required=False)
-        callback_url = StrictCharField(required=False, allow_blank=True, max_length=2000,
-                                       help_text="Receives a signed POST when the job ends.")
+        callback_url = StrictCharField(
+            required=False, allow_blank=True, max_length=2000, help_text="Receives a signed POST when the job ends."
+        )
 
     serializer_class = MessageSerializer
     queryset = Message.objects.none()
@@ -196,15 +224,18 @@ class MessageListCreateApi(generics.GenericAPIView):
             raise ResourceNotFound("Conversation not found.")
         return conversation
 
-    @extend_schema(operation_id="conversations_messages_list", responses={200: MessageSerializer(many=True),
-                                                                          **error_responses(401, 404)})
+    @extend_schema(
+        operation_id="conversations_messages_list",
+        responses={200: MessageSerializer(many=True), **error_responses(401, 404)},
+    )
     def get(self, request: Request, conversation_id) -> Response:
         messages = selectors.message_list(conversation=self._conversation(conversation_id))
         page = self.paginate_queryset(messages)
         return self.get_paginated_response(MessageSerializer(page, many=True).data)
 
     @extend_schema(
-        operation_id="conversations_messages_create", request=InputSerializer,
+        operation_id="conversations_messages_create",
+        request=InputSerializer,
         parameters=[IDEMPOTENCY_HEADER, *WAIT_PARAMETERS],
         responses={
             200: OpenApiResponse(JobSerializer, description="The job finished (reply included)."),
@@ -222,9 +253,12 @@ class MessageListCreateApi(generics.GenericAPIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         job, _created = services.message_submit(
-            user=request.user, conversation=conversation, content=data.validated_data["content"],
+            user=request.user,
+            conversation=conversation,
+            content=data.validated_data["content"],
             generation_settings=dict(data.validated_data.get("settings", {})),
-            callback_url=data.validated_data.get("callback_url", ""), idempotency_key=key,
+            callback_url=data.validated_data.get("callback_url", ""),
+            idempotency_key=key,
             fingerprint=services.request_fingerprint(target=f"conversation:{conversation.pk}", body=request.data),
         )
         if wait > 0 and not job.is_finished:
@@ -232,8 +266,9 @@ class MessageListCreateApi(generics.GenericAPIView):
         return job_response(request, job, waited=wait > 0)
 
 
-@extend_schema_view(get=extend_schema(operation_id="jobs_list",
-                                      responses={200: JobSerializer(many=True), **error_responses(401)}))
+@extend_schema_view(
+    get=extend_schema(operation_id="jobs_list", responses={200: JobSerializer(many=True), **error_responses(401)})
+)
 class JobListApi(generics.ListAPIView):
     serializer_class = JobSerializer
 
@@ -244,8 +279,11 @@ class JobListApi(generics.ListAPIView):
 
 
 class JobDetailApi(APIView):
-    @extend_schema(operation_id="jobs_retrieve", parameters=WAIT_PARAMETERS,
-                   responses={200: JobSerializer, **error_responses(400, 401, 404)})
+    @extend_schema(
+        operation_id="jobs_retrieve",
+        parameters=WAIT_PARAMETERS,
+        responses={200: JobSerializer, **error_responses(400, 401, 404)},
+    )
     def get(self, request: Request, job_id) -> Response:
         job = selectors.job_get(user=request.user, job_id=job_id)
         if job is None:
@@ -257,11 +295,15 @@ class JobDetailApi(APIView):
 
 
 class JobCancelApi(APIView):
-    @extend_schema(operation_id="jobs_cancel", request=None, responses={
-        200: OpenApiResponse(JobSerializer, description="Cancelled, or cancellation requested (running)."),
-        409: OpenApiResponse(ErrorSerializer, description="The job already finished."),
-        **error_responses(401, 404),
-    })
+    @extend_schema(
+        operation_id="jobs_cancel",
+        request=None,
+        responses={
+            200: OpenApiResponse(JobSerializer, description="Cancelled, or cancellation requested (running)."),
+            409: OpenApiResponse(ErrorSerializer, description="The job already finished."),
+            **error_responses(401, 404),
+        },
+    )
     def post(self, request: Request, job_id) -> Response:
         job = selectors.job_get(user=request.user, job_id=job_id)
         if job is None:
@@ -275,10 +317,19 @@ class JobStreamApi(APIView):
 
     @extend_schema(
         operation_id="jobs_stream",
-        parameters=[OpenApiParameter("Last-Event-ID", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
-                                     description="Resume after this event id.")],
-        responses={(200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description=SSE_EVENTS),
-            **error_responses(400, 401, 404)},
+        parameters=[
+            OpenApiParameter(
+                "Last-Event-ID",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="Resume after this event id.",
+            )
+        ],
+        responses={
+            (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description=SSE_EVENTS),
+            **error_responses(400, 401, 404),
+        },
     )
     def get(self, request: Request, job_id) -> Any:
         job = selectors.job_get(user=request.user, job_id=job_id)
@@ -286,8 +337,11 @@ class JobStreamApi(APIView):
             raise ResourceNotFound("Job not found.")
         after = request.headers.get("Last-Event-ID", "").strip() or "0"
         if not re.fullmatch(r"\d+(-\d+)?", after):
-            raise ApplicationError("Last-Event-ID is not an event id of this stream.", code="validation_error",
-                                   fields={"Last-Event-ID": ["Not an event id."]})
+            raise ApplicationError(
+                "Last-Event-ID is not an event id of this stream.",
+                code="validation_error",
+                fields={"Last-Event-ID": ["Not an event id."]},
+            )
         return event_stream_response(job_event_stream(job_id=job.pk, after=after))
 
 

@@ -1,5 +1,6 @@
 """`Authorization: Bearer <token>` for the OpenAI-compatible endpoint: OpenAI clients send their api_key that
 way; the token is the same knox token as `Authorization: Token <token>`."""
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
 

@@ -3,6 +3,7 @@
 The secret is stored as is (HMAC signing needs the raw key). Each change is a single INSERT or UPDATE, so
 concurrent first uses and rotations need no lock, on PostgreSQL and on the embedded SQLite database alike.
 """
+
 import secrets
 
 from django.db import IntegrityError

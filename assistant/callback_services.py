@@ -1,4 +1,5 @@
 """Delivering a finished job's callback and recording the outcome on the job."""
+
 import json
 import logging
 
@@ -28,7 +29,9 @@ def job_callback_deliver(*, job_id, final_attempt: bool) -> bool:
     GenerationJob.objects.filter(pk=job.pk).update(callback_attempts=F("callback_attempts") + 1)
     try:
         callback_post(
-            url=job.callback_url, body=callback_body(job=job), job_id=str(job.pk),
+            url=job.callback_url,
+            body=callback_body(job=job),
+            job_id=str(job.pk),
             secret=callback_secret_get(user_id=job.owner_id).secret,
         )
     except CallbackUrlRejected as exc:
@@ -47,5 +50,4 @@ def job_callback_deliver(*, job_id, final_attempt: bool) -> bool:
 
 def callback_backoff_seconds(*, attempt: int) -> float:
     """Exponential backoff after the given (0-based) failed attempt, capped at ten minutes."""
-    return min(settings.GENERATION_CALLBACK_BACKOFF_SECONDS * 2 ** attempt, 600.0)
-
+    return min(settings.GENERATION_CALLBACK_BACKOFF_SECONDS * 2**attempt, 600.0)

@@ -8,6 +8,7 @@ that re-resolves to 127.0.0.1 after the check cannot redirect the POST), with th
 for https, the certificate verified against the host name. One attempt has a total deadline, so a receiver
 that trickles its answer cannot hold a worker.
 """
+
 import hashlib
 import hmac
 import http.client
@@ -25,8 +26,9 @@ from requests.utils import requote_uri
 
 SIGNATURE_HEADER = "X-Principled-Signature"
 # IPv6 ranges whose last 32 bits are an IPv4 address that a translator or the host itself connects to.
-_IPV4_EMBEDDING_NETWORKS = [ipaddress.ip_network(n) for n in ("::/96", "::ffff:0:0/96", "64:ff9b::/96",
-                                                              "64:ff9b:1::/48")]
+_IPV4_EMBEDDING_NETWORKS = [
+    ipaddress.ip_network(n) for n in ("::/96", "::ffff:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48")
+]
 
 
 class CallbackUrlRejected(ValueError):
@@ -55,7 +57,8 @@ def _address_public(address: str) -> bool:
         return False
     if ip.version == 6:
         embedded = ip.sixtofour or next(
-            (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) for net in _IPV4_EMBEDDING_NETWORKS if ip in net), None,
+            (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) for net in _IPV4_EMBEDDING_NETWORKS if ip in net),
+            None,
         )
         if embedded is not None and not embedded.is_global:
             return False
@@ -84,8 +87,14 @@ def callback_target_resolve(url: str) -> CallbackTarget:
     ):
         raise CallbackUrlRejected("Loopback, private and reserved addresses are not allowed.")
     path = requote_uri((parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
-    return CallbackTarget(scheme=parts.scheme, hostname=parts.hostname, port=port, path=path, addresses=addresses,
-                          host_header=f"{host}:{parts.port}" if parts.port else host)
+    return CallbackTarget(
+        scheme=parts.scheme,
+        hostname=parts.hostname,
+        port=port,
+        path=path,
+        addresses=addresses,
+        host_header=f"{host}:{parts.port}" if parts.port else host,
+    )
 
 
 def callback_url_check(url: str) -> None:
@@ -199,7 +208,9 @@ def callback_post(*, url: str, body: bytes, job_id: str, secret: str) -> None:
         "X-Principled-Event": "job.finished",
         "X-Principled-Job": job_id,
         SIGNATURE_HEADER: callback_signature(
-            body=body, timestamp=int(time.time()), secret=secret,
+            body=body,
+            timestamp=int(time.time()),
+            secret=secret,
         ),
     }
     seconds = settings.GENERATION_CALLBACK_TIMEOUT_SECONDS

@@ -4,6 +4,7 @@ With Redis it is a Redis stream per job (XADD per delta, read from the start, so
 everything it missed; the key expires after GENERATION_STREAM_TTL_SECONDS). Without Redis (the embedded
 mode, where jobs run in the web process) it is an in-memory log with the same interface.
 """
+
 import asyncio
 import json
 import threading
@@ -65,9 +66,13 @@ def _decode(response) -> list[JobEvent]:
     events = []
     for _key_name, entries in response or []:
         for entry_id, fields in entries:
-            events.append(JobEvent(
-                id=entry_id.decode(), kind=fields[b"kind"].decode(), data=json.loads(fields[b"data"]),
-            ))
+            events.append(
+                JobEvent(
+                    id=entry_id.decode(),
+                    kind=fields[b"kind"].decode(),
+                    data=json.loads(fields[b"data"]),
+                )
+            )
     return events
 
 
@@ -85,7 +90,7 @@ class InMemoryJobEvents:
             self._changed.notify_all()
 
     def _after(self, job_id, after: str) -> list[JobEvent]:
-        return self._logs.get(str(job_id), [])[int(after.split("-")[0] or 0):]
+        return self._logs.get(str(job_id), [])[int(after.split("-")[0] or 0) :]
 
     def read(self, job_id, after: str, block_ms: int) -> list[JobEvent]:
         with self._changed:

@@ -1,5 +1,6 @@
 """Errors of the assistant domain beyond the shared kinds of core.exceptions (no HTTP status here: the one
 exception handler maps each kind)."""
+
 from core.exceptions import OperationTimedOut, UpstreamFailed
 
 

@@ -4,6 +4,7 @@ Claims are conditional UPDATEs (`status='queued'` -> `running` with a fresh clai
 that receive the same job id never both run it, and a finished job is never run again. Results are written
 only while the claim token still matches, so a worker the sweep gave up on cannot overwrite a newer run.
 """
+
 import logging
 import time
 import uuid
@@ -36,11 +37,18 @@ def job_claim(*, job_id, worker_id: str) -> GenerationJob | None:
     (a redelivered message of a dead worker). None when finished, cancelled, or held by a live worker."""
     now = timezone.now()
     token = uuid.uuid4()
-    stale = Q(status=Status.RUNNING, heartbeat_at__lt=now - timedelta(
-        seconds=settings.GENERATION_RUNNING_DEADLINE_SECONDS), attempts__lt=settings.GENERATION_MAX_ATTEMPTS)
+    stale = Q(
+        status=Status.RUNNING,
+        heartbeat_at__lt=now - timedelta(seconds=settings.GENERATION_RUNNING_DEADLINE_SECONDS),
+        attempts__lt=settings.GENERATION_MAX_ATTEMPTS,
+    )
     claimed = GenerationJob.objects.filter(Q(status=Status.QUEUED) | stale, pk=job_id).update(
-        status=Status.RUNNING, claim_token=token, worker_id=worker_id, attempts=F("attempts") + 1,
-        started_at=now, heartbeat_at=now,
+        status=Status.RUNNING,
+        claim_token=token,
+        worker_id=worker_id,
+        attempts=F("attempts") + 1,
+        started_at=now,
+        heartbeat_at=now,
     )
     return GenerationJob.objects.get(pk=job_id) if claimed else None
 
@@ -54,7 +62,8 @@ def jobs_claim_batch(*, job_id, worker_id: str, limit: int) -> list[GenerationJo
     claimed = [first]
     candidates = (
         GenerationJob.objects.filter(status=Status.QUEUED, cancel_requested=False, enqueued_at__lte=timezone.now())
-        .order_by("created_at").values_list("pk", flat=True)[: max(limit - 1, 0)]
+        .order_by("created_at")
+        .values_list("pk", flat=True)[: max(limit - 1, 0)]
     )
     for candidate in list(candidates):
         job = job_claim(job_id=candidate, worker_id=worker_id)
@@ -65,7 +74,9 @@ def jobs_claim_batch(*, job_id, worker_id: str, limit: int) -> list[GenerationJo
 
 def generation_request_build(*, job: GenerationJob) -> GenerationRequest:
     return generation_request_from_job(
-        messages=job.input_messages, principle_versions=job.principle_versions, settings_used=job.settings,
+        messages=job.input_messages,
+        principle_versions=job.principle_versions,
+        settings_used=job.settings,
     )
 
 
@@ -96,7 +107,9 @@ class _BatchMonitor:
             # it over): stop decoding it.
             wanted = set(
                 GenerationJob.objects.filter(
-                    pk__in=[job.pk for job in self.jobs], cancel_requested=False, status=Status.RUNNING,
+                    pk__in=[job.pk for job in self.jobs],
+                    cancel_requested=False,
+                    status=Status.RUNNING,
                     claim_token__in=[job.claim_token for job in self.jobs],
                 ).values_list("pk", "claim_token")
             )
@@ -147,8 +160,9 @@ def job_run(*, job_id, worker_id: str, engine: Engine) -> None:
                 _failed(job, alone_exc)
 
 
-def _generate(engine: Engine, jobs: list[GenerationJob], requests: list[GenerationRequest], *, worker_id: str,
-              restarted: bool) -> None:
+def _generate(
+    engine: Engine, jobs: list[GenerationJob], requests: list[GenerationRequest], *, worker_id: str, restarted: bool
+) -> None:
     monitor = _BatchMonitor(jobs, restarted=restarted)
     results = engine.generate_batch(requests, on_delta=monitor.on_delta, should_cancel=monitor.should_cancel)
     for job, result in zip(jobs, results, strict=True):
@@ -166,9 +180,15 @@ def _failed(job: GenerationJob, exc: Exception) -> None:
 
 def _job_finish_if_owned(*, job: GenerationJob, **fields: Any) -> GenerationJob | None:
     """Lock the job and write its final fields, only while this claim still owns the running job."""
-    owned = GenerationJob.objects.select_for_update().filter(
-        pk=job.pk, status=Status.RUNNING, claim_token=job.claim_token,
-    ).first()
+    owned = (
+        GenerationJob.objects.select_for_update()
+        .filter(
+            pk=job.pk,
+            status=Status.RUNNING,
+            claim_token=job.claim_token,
+        )
+        .first()
+    )
     if owned is None:
         return None
     now = timezone.now()
@@ -186,9 +206,14 @@ def job_complete(*, job: GenerationJob, result: GenerationResult, worker_id: str
     owned = _job_finish_if_owned(
         job=job,
         status=Status.CANCELLED if cancelled else Status.SUCCEEDED,
-        model_id=result.model_id, backend=result.backend, worker_id=worker_id,
-        prompt_tokens=result.prompt_tokens, completion_tokens=result.tokens,
-        finish_reason=result.finish_reason, generation_seconds=result.seconds, timings=result.timings,
+        model_id=result.model_id,
+        backend=result.backend,
+        worker_id=worker_id,
+        prompt_tokens=result.prompt_tokens,
+        completion_tokens=result.tokens,
+        finish_reason=result.finish_reason,
+        generation_seconds=result.seconds,
+        timings=result.timings,
     )
     if owned is None:
         return False
@@ -198,7 +223,9 @@ def job_complete(*, job: GenerationJob, result: GenerationResult, worker_id: str
             conversation = Conversation.objects.select_for_update().get(pk=owned.conversation_id)
             last = conversation.messages.aggregate(last=Max("position"))["last"]
             message = Message.objects.create(
-                conversation=conversation, role=Message.Role.ASSISTANT, content=result.text,
+                conversation=conversation,
+                role=Message.Role.ASSISTANT,
+                content=result.text,
                 position=0 if last is None else last + 1,
             )
             conversation.save(update_fields=["updated_at"])
@@ -223,10 +250,14 @@ def job_release_or_fail(*, job: GenerationJob, code: str, message: str) -> None:
     if job.attempts >= settings.GENERATION_MAX_ATTEMPTS:
         job_fail(job=job, code=code, message=message)
         return
-    countdown = min(2 ** job.attempts, 60)
+    countdown = min(2**job.attempts, 60)
     released = GenerationJob.objects.filter(pk=job.pk, status=Status.RUNNING, claim_token=job.claim_token).update(
-        status=Status.QUEUED, claim_token=None, worker_id="", enqueued_at=timezone.now() + timedelta(seconds=countdown),
-        error_code=code, error_message=message[:2000],
+        status=Status.QUEUED,
+        claim_token=None,
+        worker_id="",
+        enqueued_at=timezone.now() + timedelta(seconds=countdown),
+        error_code=code,
+        error_message=message[:2000],
     )
     if released:
         job_queue.job_enqueue(job_id=job.pk, countdown=countdown)
@@ -257,7 +288,10 @@ def jobs_requeue_stale() -> list[str]:
             job_fail(job=job, code="worker_lost", message="The worker running this job stopped responding.")
             continue
         if GenerationJob.objects.filter(pk=job.pk, status=Status.RUNNING, claim_token=job.claim_token).update(
-            status=Status.QUEUED, claim_token=None, worker_id="", enqueued_at=now,
+            status=Status.QUEUED,
+            claim_token=None,
+            worker_id="",
+            enqueued_at=now,
         ):
             job_queue.job_enqueue(job_id=job.pk)
             requeued.append(str(job.pk))

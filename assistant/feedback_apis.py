@@ -1,5 +1,6 @@
 """Feedback on replies: `/api/v1/jobs/{job_id}/feedback/` (one per reply; `job_id` may also be the OpenAI
 completion id `chatcmpl-<hex>`) and the user's list at `/api/v1/feedback/`. Thin views over the services."""
+
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
@@ -52,10 +53,16 @@ class FeedbackOutputSerializer(serializers.Serializer):
 class FeedbackInputSerializer(StrictInputSerializer):
     rating = serializers.ChoiceField(choices=Feedback.Rating.choices, required=False, allow_null=True)
     comment = StrictCharField(required=False, allow_blank=True, max_length=COMMENT_MAX_CHARS, trim_whitespace=False)
-    corrected_text = StrictCharField(required=False, allow_blank=True, max_length=CORRECTED_TEXT_MAX_CHARS,
-                                     trim_whitespace=False, help_text="What the reply should have said.")
-    tags = serializers.ListField(child=StrictCharField(max_length=TAG_MAX_CHARS, min_length=1), required=False,
-                                 max_length=TAGS_MAX)
+    corrected_text = StrictCharField(
+        required=False,
+        allow_blank=True,
+        max_length=CORRECTED_TEXT_MAX_CHARS,
+        trim_whitespace=False,
+        help_text="What the reply should have said.",
+    )
+    tags = serializers.ListField(
+        child=StrictCharField(max_length=TAG_MAX_CHARS, min_length=1), required=False, max_length=TAGS_MAX
+    )
 
 
 def _job_of(request: Request, job_id) -> GenerationJob:
@@ -78,51 +85,86 @@ def _validated(request: Request, *, partial: bool = False) -> dict:
     return dict(data.validated_data)
 
 
-JOB_ID = OpenApiParameter("job_id", OpenApiTypes.STR, OpenApiParameter.PATH,
-                          description="The job's id (UUID) or its OpenAI completion id (`chatcmpl-<hex>`).")
+JOB_ID = OpenApiParameter(
+    "job_id",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="The job's id (UUID) or its OpenAI completion id (`chatcmpl-<hex>`).",
+)
 
 
 class JobFeedbackApi(APIView):
-    @extend_schema(operation_id="job_feedback_retrieve", tags=TAGS, parameters=[JOB_ID],
-                   responses={200: FeedbackOutputSerializer, **error_responses(400, 401, 404)})
+    @extend_schema(
+        operation_id="job_feedback_retrieve",
+        tags=TAGS,
+        parameters=[JOB_ID],
+        responses={200: FeedbackOutputSerializer, **error_responses(400, 401, 404)},
+    )
     def get(self, request: Request, job_id) -> Response:
         return Response(FeedbackOutputSerializer(_feedback_of(request, job_id)).data)
 
     @extend_schema(
-        operation_id="job_feedback_create", tags=TAGS, parameters=[JOB_ID], request=FeedbackInputSerializer,
+        operation_id="job_feedback_create",
+        tags=TAGS,
+        parameters=[JOB_ID],
+        request=FeedbackInputSerializer,
         summary="Rate or correct a reply",
         description="At least one of `rating`, `comment`, `corrected_text`. One feedback per reply. Refinement of "
         "your principles runs after it is stored; see `/api/v1/suggestions/`.",
-        responses={201: FeedbackOutputSerializer,
-                   409: OpenApiResponse(error_responses(409)[409].response,
-                                        description="The job has no reply yet, or the reply already has feedback."),
-                   **error_responses(400, 401, 404)},
+        responses={
+            201: FeedbackOutputSerializer,
+            409: OpenApiResponse(
+                error_responses(409)[409].response,
+                description="The job has no reply yet, or the reply already has feedback.",
+            ),
+            **error_responses(400, 401, 404),
+        },
     )
     def post(self, request: Request, job_id) -> Response:
         job = _job_of(request, job_id)
         feedback = feedback_services.feedback_create(job=job, values=_validated(request))
         return Response(FeedbackOutputSerializer(feedback).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(operation_id="job_feedback_update", tags=TAGS, parameters=[JOB_ID],
-                   request=FeedbackInputSerializer, description="Replace the feedback (omitted fields are cleared).",
-                   responses={200: FeedbackOutputSerializer, **error_responses(400, 401, 404)})
+    @extend_schema(
+        operation_id="job_feedback_update",
+        tags=TAGS,
+        parameters=[JOB_ID],
+        request=FeedbackInputSerializer,
+        description="Replace the feedback (omitted fields are cleared).",
+        responses={200: FeedbackOutputSerializer, **error_responses(400, 401, 404)},
+    )
     def put(self, request: Request, job_id) -> Response:
         feedback = _feedback_of(request, job_id)
         values = _validated(request)
-        return Response(FeedbackOutputSerializer(
-            feedback_services.feedback_update(feedback=feedback, values=values, partial=False)).data)
+        return Response(
+            FeedbackOutputSerializer(
+                feedback_services.feedback_update(feedback=feedback, values=values, partial=False)
+            ).data
+        )
 
-    @extend_schema(operation_id="job_feedback_partial_update", tags=TAGS, parameters=[JOB_ID],
-                   request=FeedbackInputSerializer, description="Change the given fields of the feedback.",
-                   responses={200: FeedbackOutputSerializer, **error_responses(400, 401, 404)})
+    @extend_schema(
+        operation_id="job_feedback_partial_update",
+        tags=TAGS,
+        parameters=[JOB_ID],
+        request=FeedbackInputSerializer,
+        description="Change the given fields of the feedback.",
+        responses={200: FeedbackOutputSerializer, **error_responses(400, 401, 404)},
+    )
     def patch(self, request: Request, job_id) -> Response:
         feedback = _feedback_of(request, job_id)
         values = _validated(request, partial=True)
-        return Response(FeedbackOutputSerializer(
-            feedback_services.feedback_update(feedback=feedback, values=values, partial=True)).data)
+        return Response(
+            FeedbackOutputSerializer(
+                feedback_services.feedback_update(feedback=feedback, values=values, partial=True)
+            ).data
+        )
 
-    @extend_schema(operation_id="job_feedback_destroy", tags=TAGS, parameters=[JOB_ID],
-                   responses={204: None, **error_responses(400, 401, 404)})
+    @extend_schema(
+        operation_id="job_feedback_destroy",
+        tags=TAGS,
+        parameters=[JOB_ID],
+        responses={204: None, **error_responses(400, 401, 404)},
+    )
     def delete(self, request: Request, job_id) -> Response:
         feedback_services.feedback_delete(feedback=_feedback_of(request, job_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -136,7 +178,9 @@ class FeedbackListApi(APIView):
     pagination_class = BoundedLimitOffsetPagination
 
     @extend_schema(
-        operation_id="feedback_list", tags=TAGS, summary="Your feedback, newest first (for listing and export)",
+        operation_id="feedback_list",
+        tags=TAGS,
+        summary="Your feedback, newest first (for listing and export)",
         parameters=[OpenApiParameter("rating", OpenApiTypes.STR, enum=["up", "down"], description="Only this rating.")],
         responses={200: FeedbackOutputSerializer(many=True), **error_responses(400, 401)},
     )

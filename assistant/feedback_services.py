@@ -4,6 +4,7 @@ One feedback per reply, by the job's owner; it keeps the reply's provenance. Aft
 user's principles is queued (a Celery task on the light queue, in-process in the embedded mode), and a rating of
 a reply whose alpha came from the user's learned steering strength teaches that arm.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -49,13 +50,20 @@ def feedback_create(*, job: GenerationJob, values: dict[str, Any]) -> Feedback:
     try:
         with transaction.atomic():
             feedback = Feedback.objects.create(
-                job=job, owner_id=job.owner_id, reply_text=reply.content, principle_versions=job.principle_versions,
-                alpha=job.alpha, steering_arm=job.steering_arm, model_id=job.model_id, backend=job.backend,
+                job=job,
+                owner_id=job.owner_id,
+                reply_text=reply.content,
+                principle_versions=job.principle_versions,
+                alpha=job.alpha,
+                steering_arm=job.steering_arm,
+                model_id=job.model_id,
+                backend=job.backend,
                 **{name: values[name] for name in FIELDS if name in values and values[name] is not None},
             )
     except IntegrityError:
-        raise Conflict("This reply already has feedback; update it with PUT or PATCH.",
-                       code="feedback_exists") from None
+        raise Conflict(
+            "This reply already has feedback; update it with PUT or PATCH.", code="feedback_exists"
+        ) from None
     _after_commit(feedback=feedback, previous_rating="")
     return feedback
 

@@ -13,6 +13,7 @@ engine request here, and a stored job becomes the same request again in the work
 - Messages are checked by the engine's own request type at submission, so a job the worker would refuse is
   refused to the client as a 400 instead.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -38,7 +39,10 @@ def _invalid(name: str, message: str) -> ApplicationError:
 
 
 def generation_settings_resolve(
-    *, requested: Mapping[str, Any], field_prefix: str = "settings.", field_aliases: Mapping[str, str] | None = None,
+    *,
+    requested: Mapping[str, Any],
+    field_prefix: str = "settings.",
+    field_aliases: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Fill defaults, apply the max_new_tokens cap and validate with the engine's own config class; returns the
     settings as stored on the job (alpha included: the job stores it once, there).
@@ -52,8 +56,11 @@ def generation_settings_resolve(
     max_new_tokens = values["max_new_tokens"]
     if isinstance(max_new_tokens, int) and not isinstance(max_new_tokens, bool) and max_new_tokens > cap:
         name = field_prefix + aliases.get("max_new_tokens", "max_new_tokens")
-        raise ApplicationError(f"{name} is capped at {cap}.", code="validation_error",
-                               fields={name: [f"Ensure this value is less than or equal to {cap}."]})
+        raise ApplicationError(
+            f"{name} is capped at {cap}.",
+            code="validation_error",
+            fields={name: [f"Ensure this value is less than or equal to {cap}."]},
+        )
     try:
         config = GenerationConfig.from_dict(values)
     except InvalidParameterError as exc:
@@ -74,12 +81,15 @@ def messages_validate(messages: list[dict[str, str]], *, field: str = "messages"
         raise ApplicationError(exc.message, code="validation_error", fields={field: [exc.message]}) from None
 
 
-def generation_request_from_job(*, messages: list[dict[str, str]], principle_versions: Iterable[Mapping[str, Any]],
-                                settings_used: Mapping[str, Any]) -> GenerationRequest:
+def generation_request_from_job(
+    *, messages: list[dict[str, str]], principle_versions: Iterable[Mapping[str, Any]], settings_used: Mapping[str, Any]
+) -> GenerationRequest:
     """The engine request a stored job describes (raises InvalidParameterError when the engine refuses it)."""
     return GenerationRequest(
         messages=messages,
-        principles=[Principle(item["text"], item["weight"], rules=tuple(item.get("rules") or ()))
-                    for item in principles_applied(principle_versions)],
+        principles=[
+            Principle(item["text"], item["weight"], rules=tuple(item.get("rules") or ()))
+            for item in principles_applied(principle_versions)
+        ],
         config=GenerationConfig.from_dict(dict(settings_used)),
     )

@@ -5,6 +5,7 @@ worker package registers the adapter that does it (Celery's queues, or the in-pr
 mode) when its app is ready, so the domain never imports the worker or Celery. Messages carry ids only: the
 rows say what to do.
 """
+
 from __future__ import annotations
 
 from typing import Protocol

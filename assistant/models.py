@@ -3,6 +3,7 @@
 PostgreSQL is the source of truth for jobs: a job row exists before its message is queued, workers claim it
 with a conditional UPDATE, and its outcome is written here (the broker only carries job ids).
 """
+
 import uuid
 
 from django.conf import settings
@@ -68,20 +69,30 @@ class GenerationJob(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="generation_jobs")
     conversation = models.ForeignKey(
-        Conversation, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs",
+        Conversation,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="jobs",
         help_text="Empty for stateless OpenAI-compatible completions.",
     )
     user_message = models.OneToOneField(
-        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="job",
+        Message,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="job",
     )
     # What the worker runs: a snapshot taken at submission, so a job is reproducible and self-contained.
     input_messages = models.JSONField(help_text="Messages passed to the engine: [{role, content}].")
     settings = models.JSONField(default=dict, help_text="GenerationConfig fields used (alpha included).")
     principle_versions = models.JSONField(
-        default=list, help_text="Principle versions applied: [{version_id, principle_id, text, weight}].",
+        default=list,
+        help_text="Principle versions applied: [{version_id, principle_id, text, weight}].",
     )
     steering_arm = models.FloatField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         help_text="The arm of the user's learned steering strength this job's alpha came from (null: the request or "
         "a pinned alpha set it); the reply's rating teaches that arm.",
     )
@@ -119,7 +130,8 @@ class GenerationJob(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["owner", "idempotency_key"], condition=~Q(idempotency_key=""),
+                fields=["owner", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
                 name="job_unique_idempotency_key",
             ),
         ]
@@ -151,7 +163,11 @@ class Reply(models.Model):
 
     job = models.OneToOneField(GenerationJob, on_delete=models.CASCADE, related_name="reply")
     message = models.OneToOneField(
-        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="reply",
+        Message,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="reply",
         help_text="The assistant message in the conversation; empty for stateless completions.",
     )
     content = models.TextField()

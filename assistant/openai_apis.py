@@ -3,6 +3,7 @@
 The user's active principles apply unless the request's `principles` (an `extra_body` field of the official
 client) replaces them; `alpha` overrides the steering strength. The job id is the completion id's suffix.
 """
+
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -51,23 +52,42 @@ class ChatMessageSerializer(StrictInputSerializer):
 
 class PrincipleOverrideSerializer(StrictInputSerializer):
     text = StrictCharField(max_length=2000)
-    weight = StrictFloatField(required=False, default=WEIGHT_DEFAULT, min_value=WEIGHT_MIN, max_value=WEIGHT_MAX,
-                              help_text=WEIGHT_HELP)
+    weight = StrictFloatField(
+        required=False, default=WEIGHT_DEFAULT, min_value=WEIGHT_MIN, max_value=WEIGHT_MAX, help_text=WEIGHT_HELP
+    )
     rules = RulesField(required=False, default=list)
 
 
 PRINCIPLE_TEXT_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": NOT_BLANK_PATTERN}
 
 
-@extend_schema_field({"oneOf": [
-    PRINCIPLE_TEXT_SCHEMA,
-    {"type": "object", "additionalProperties": False, "required": ["text"], "properties": {
-        "text": PRINCIPLE_TEXT_SCHEMA,
-        "weight": {"type": "number", "minimum": WEIGHT_MIN, "maximum": WEIGHT_MAX, "default": WEIGHT_DEFAULT},
-        "rules": {"type": "array", "items": RULE_SCHEMA,
-                  "description": "Rules kept exactly (JSON form: docs/engine.md); without them, rules are "
-                  "recognised from the text."}}},
-]})
+@extend_schema_field(
+    {
+        "oneOf": [
+            PRINCIPLE_TEXT_SCHEMA,
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["text"],
+                "properties": {
+                    "text": PRINCIPLE_TEXT_SCHEMA,
+                    "weight": {
+                        "type": "number",
+                        "minimum": WEIGHT_MIN,
+                        "maximum": WEIGHT_MAX,
+                        "default": WEIGHT_DEFAULT,
+                    },
+                    "rules": {
+                        "type": "array",
+                        "items": RULE_SCHEMA,
+                        "description": "Rules kept exactly (JSON form: docs/engine.md); without them, rules are "
+                        "recognised from the text.",
+                    },
+                },
+            },
+        ]
+    }
+)
 class PrincipleOverrideField(serializers.Field):
     """A principle given with the request: its text, or `{"text": ..., "weight": ...}`."""
 
@@ -80,16 +100,26 @@ class PrincipleOverrideField(serializers.Field):
         return value
 
 
-@extend_schema_field({"oneOf": [
-    {"type": "string", "minLength": 1, "pattern": NO_NUL_PATTERN},
-    {"type": "array", "minItems": 1, "maxItems": 4,
-     "items": {"type": "string", "minLength": 1, "pattern": NO_NUL_PATTERN}},
-]})
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "minLength": 1, "pattern": NO_NUL_PATTERN},
+            {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 4,
+                "items": {"type": "string", "minLength": 1, "pattern": NO_NUL_PATTERN},
+            },
+        ]
+    }
+)
 class StopField(serializers.Field):
     def to_internal_value(self, data: Any) -> list[str]:
         values = [data] if isinstance(data, str) else data
-        if not isinstance(values, list) or not 1 <= len(values) <= 4 or not all(
-            isinstance(value, str) and value and "\x00" not in value for value in values
+        if (
+            not isinstance(values, list)
+            or not 1 <= len(values) <= 4
+            or not all(isinstance(value, str) and value and "\x00" not in value for value in values)
         ):
             raise serializers.ValidationError("Expected a non-empty string (no NUL) or a list of 1 to 4 of them.")
         return values
@@ -115,26 +145,43 @@ def completion_body(job: GenerationJob, *, requested_model: str) -> dict[str, An
         "created": int(job.created_at.timestamp()),
         "model": job.model_id or requested_model,
         "system_fingerprint": None,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": reply.content if reply else ""},
-            "finish_reason": FINISH_REASONS.get(job.finish_reason, "stop"),
-            "logprobs": None,
-        }],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt_tokens + completion_tokens},
-        "principled": {"job_id": str(job.pk), "alpha": job.alpha, "principle_versions": job.principle_versions,
-                       "backend": job.backend, "worker_id": job.worker_id, "latency_ms": job.latency_ms},
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": reply.content if reply else ""},
+                "finish_reason": FINISH_REASONS.get(job.finish_reason, "stop"),
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+        "principled": {
+            "job_id": str(job.pk),
+            "alpha": job.alpha,
+            "principle_versions": job.principle_versions,
+            "backend": job.backend,
+            "worker_id": job.worker_id,
+            "latency_ms": job.latency_ms,
+        },
     }
 
 
 async def completion_chunks(*, job: GenerationJob, model: str, include_usage: bool) -> AsyncIterator[bytes]:
-    base = {"id": completion_id(job), "object": "chat.completion.chunk", "created": int(job.created_at.timestamp()),
-            "model": model, "system_fingerprint": None}
+    base = {
+        "id": completion_id(job),
+        "object": "chat.completion.chunk",
+        "created": int(job.created_at.timestamp()),
+        "model": model,
+        "system_fingerprint": None,
+    }
 
     def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
-        return sse(data={**base, "choices": [
-            {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}]})
+        return sse(
+            data={**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}]}
+        )
 
     yield chunk({"role": "assistant", "content": ""})
     # A Restart (a retry after a worker failure) has no chunk form: it is skipped, and the stored reply (see
@@ -148,15 +195,25 @@ async def completion_chunks(*, job: GenerationJob, model: str, include_usage: bo
             stored = update.job
             if stored is None or stored["status"] == GenerationJob.Status.FAILED:
                 error = (stored or {}).get("error") or {"code": "not_found", "message": "The job was deleted."}
-                yield sse(data={"error": {"code": error["code"], "message": error["message"],
-                                          "type": "generation_failed"}})
+                yield sse(
+                    data={"error": {"code": error["code"], "message": error["message"], "type": "generation_failed"}}
+                )
                 return
             yield chunk({}, FINISH_REASONS.get(stored["finish_reason"], "stop"))
             if include_usage:
                 usage = stored["usage"]
                 prompt, completion = usage["prompt_tokens"] or 0, usage["completion_tokens"] or 0
-                yield sse(data={**base, "choices": [], "usage": {
-                    "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}})
+                yield sse(
+                    data={
+                        **base,
+                        "choices": [],
+                        "usage": {
+                            "prompt_tokens": prompt,
+                            "completion_tokens": completion,
+                            "total_tokens": prompt + completion,
+                        },
+                    }
+                )
     yield b"data: [DONE]\n\n"
 
 
@@ -165,10 +222,12 @@ class ChatCompletionApi(APIView):
     class InputSerializer(StrictInputSerializer):
         messages = ChatMessageSerializer(many=True, allow_empty=False, min_length=1)
         model = StrictCharField(required=False, allow_blank=True, max_length=200)
-        max_tokens = StrictIntegerField(required=False, allow_null=True, min_value=1,
-                                        max_value=settings.GENERATION_MAX_TOKENS)
-        max_completion_tokens = StrictIntegerField(required=False, allow_null=True, min_value=1,
-                                                   max_value=settings.GENERATION_MAX_TOKENS)
+        max_tokens = StrictIntegerField(
+            required=False, allow_null=True, min_value=1, max_value=settings.GENERATION_MAX_TOKENS
+        )
+        max_completion_tokens = StrictIntegerField(
+            required=False, allow_null=True, min_value=1, max_value=settings.GENERATION_MAX_TOKENS
+        )
         temperature = StrictFloatField(required=False, allow_null=True, min_value=0, max_value=2)
         top_p = StrictFloatField(required=False, allow_null=True, **ENGINE_BOUNDS["top_p"])
         seed = StrictIntegerField(required=False, allow_null=True, **ENGINE_BOUNDS["seed"])
@@ -177,25 +236,50 @@ class ChatCompletionApi(APIView):
         stream_options = StreamOptionsSerializer(required=False, allow_null=True)
         n = StrictIntegerField(required=False, min_value=1, max_value=1)
         user = StrictCharField(required=False, allow_blank=True, max_length=256)
-        alpha = StrictFloatField(required=False, allow_null=True, **ENGINE_BOUNDS["alpha"],
-                                 help_text="Steering strength (extra_body); default from settings.")
+        alpha = StrictFloatField(
+            required=False,
+            allow_null=True,
+            **ENGINE_BOUNDS["alpha"],
+            help_text="Steering strength (extra_body); default from settings.",
+        )
         principles = serializers.ListField(
-            child=PrincipleOverrideField(), required=False, allow_null=True, max_length=50,
+            child=PrincipleOverrideField(),
+            required=False,
+            allow_null=True,
+            max_length=50,
             help_text="Principles for this request only (extra_body), replacing the user's active ones.",
         )
         presence_penalty = StrictFloatField(required=False, allow_null=True, **GUARD_BOUNDS["presence_penalty"])
         frequency_penalty = StrictFloatField(required=False, allow_null=True, **GUARD_BOUNDS["frequency_penalty"])
-        dry_multiplier = StrictFloatField(required=False, allow_null=True, **GUARD_BOUNDS["dry_multiplier"],
-                                          help_text="DRY repetition guard strength (extra_body); 0 switches it off.")
-        dry_base = StrictFloatField(required=False, allow_null=True, **GUARD_BOUNDS["dry_base"],
-                                    help_text="DRY growth per repeated token (extra_body).")
-        dry_allowed_length = StrictIntegerField(required=False, allow_null=True, **GUARD_BOUNDS["dry_allowed_length"],
-                                                help_text="Longest repeat DRY lets pass (extra_body).")
-        dry_penalty_last_n = StrictIntegerField(required=False, allow_null=True, **GUARD_BOUNDS["dry_penalty_last_n"],
-                                                help_text="Tokens DRY looks back over (extra_body; -1: all).")
+        dry_multiplier = StrictFloatField(
+            required=False,
+            allow_null=True,
+            **GUARD_BOUNDS["dry_multiplier"],
+            help_text="DRY repetition guard strength (extra_body); 0 switches it off.",
+        )
+        dry_base = StrictFloatField(
+            required=False,
+            allow_null=True,
+            **GUARD_BOUNDS["dry_base"],
+            help_text="DRY growth per repeated token (extra_body).",
+        )
+        dry_allowed_length = StrictIntegerField(
+            required=False,
+            allow_null=True,
+            **GUARD_BOUNDS["dry_allowed_length"],
+            help_text="Longest repeat DRY lets pass (extra_body).",
+        )
+        dry_penalty_last_n = StrictIntegerField(
+            required=False,
+            allow_null=True,
+            **GUARD_BOUNDS["dry_penalty_last_n"],
+            help_text="Tokens DRY looks back over (extra_body; -1: all).",
+        )
         dry_sequence_breakers = serializers.ListField(
-            child=StrictCharField(max_length=MAX_DRY_BREAKER_LENGTH, trim_whitespace=False), required=False,
-            allow_null=True, max_length=MAX_DRY_SEQUENCE_BREAKERS,
+            child=StrictCharField(max_length=MAX_DRY_BREAKER_LENGTH, trim_whitespace=False),
+            required=False,
+            allow_null=True,
+            max_length=MAX_DRY_SEQUENCE_BREAKERS,
             help_text="Strings no DRY repeat may cross (extra_body).",
         )
 
@@ -205,18 +289,26 @@ class ChatCompletionApi(APIView):
     renderer_classes = [JSONRenderer, EventStreamRenderer]
 
     @extend_schema(
-        operation_id="chat_completions_create", request=InputSerializer, parameters=[IDEMPOTENCY_HEADER],
+        operation_id="chat_completions_create",
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
         responses={
-            200: OpenApiResponse(OpenApiTypes.OBJECT, description="A `chat.completion`, or with `stream: true` "
-                                 "an event stream (`text/event-stream`): one `data: {chat.completion.chunk}` "
-                                 "event per text piece (the first with `delta.role`, the last with "
-                                 "`finish_reason`; with `stream_options.include_usage` one more with `usage` and "
-                                 "no choices), `: keepalive` comments, `data: {\"error\": {...}}` when the job "
-                                 "fails, then `data: [DONE]`."),
+            200: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="A `chat.completion`, or with `stream: true` "
+                "an event stream (`text/event-stream`): one `data: {chat.completion.chunk}` "
+                "event per text piece (the first with `delta.role`, the last with "
+                "`finish_reason`; with `stream_options.include_usage` one more with `usage` and "
+                'no choices), `: keepalive` comments, `data: {"error": {...}}` when the job '
+                "fails, then `data: [DONE]`.",
+            ),
             413: OpenApiResponse(ErrorSerializer, description="Messages over the size limits."),
             422: OpenApiResponse(ErrorSerializer, description="Idempotency-Key reused with a different request."),
-            400: OpenApiResponse(ErrorSerializer, description="Invalid input, or the model refused the request "
-                                 "(`invalid_request`: e.g. the prompt with the principles does not fit its window)."),
+            400: OpenApiResponse(
+                ErrorSerializer,
+                description="Invalid input, or the model refused the request "
+                "(`invalid_request`: e.g. the prompt with the principles does not fit its window).",
+            ),
             502: OpenApiResponse(ErrorSerializer, description="The generation failed on the server's side."),
             504: OpenApiResponse(ErrorSerializer, description="Not finished in time; the job goes on."),
             **error_responses(401, 429),
@@ -229,8 +321,11 @@ class ChatCompletionApi(APIView):
         values = data.validated_data
         messages = [dict(message) for message in values["messages"]]
         job, _created = services.completion_submit(
-            user=request.user, messages=messages, generation_settings=self._settings(values),
-            principle_overrides=values.get("principles"), idempotency_key=key,
+            user=request.user,
+            messages=messages,
+            generation_settings=self._settings(values),
+            principle_overrides=values.get("principles"),
+            idempotency_key=key,
             fingerprint=services.request_fingerprint(target="chat.completions", body=request.data),
         )
         model = values.get("model") or "principled"
@@ -244,8 +339,11 @@ class ChatCompletionApi(APIView):
             if job.error_code in CLIENT_ERROR_CODES:
                 # The engine refused the request itself (e.g. the prompt does not fit the model's window): the
                 # client can fix it, so it is a 400 with the engine's reason, never a 502.
-                raise ApplicationError(job.error_message or "The model refused the request.", code=job.error_code,
-                                       fields={"messages": [job.error_message or "Refused by the model."]})
+                raise ApplicationError(
+                    job.error_message or "The model refused the request.",
+                    code=job.error_code,
+                    fields={"messages": [job.error_message or "Refused by the model."]},
+                )
             raise GenerationFailed(job.error_message or "Generation failed.")
         return Response(completion_body(job, requested_model=model))
 

@@ -1,4 +1,5 @@
 """OpenAI's own path layout at the root, so `base_url="http://host/v1"` works as well as `.../api/v1`."""
+
 from django.urls import path
 from drf_spectacular.utils import extend_schema, extend_schema_view
 

@@ -1,4 +1,5 @@
 """Lets stream endpoints accept `Accept: text/event-stream`; their error bodies are still JSON."""
+
 import json
 
 from django.core.serializers.json import DjangoJSONEncoder

@@ -1,4 +1,5 @@
 """Reads of the chat domain, always scoped to one owner: another user's objects simply do not exist."""
+
 import time
 from uuid import UUID
 

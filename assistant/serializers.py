@@ -1,4 +1,5 @@
 """Output representations shared by several endpoints, the SSE final event and callbacks."""
+
 from rest_framework import serializers
 
 from assistant.models import CallbackSigningSecret, Conversation, GenerationJob, Message
@@ -38,8 +39,11 @@ class PrincipleVersionUsedSerializer(serializers.Serializer):
     text = serializers.CharField()
     weight = serializers.FloatField()
     rules = serializers.ListField(
-        child=serializers.DictField(), required=False, default=list,
-        help_text="The rules decoding kept exactly for this principle ([]: steered by Linear Alignment only).")
+        child=serializers.DictField(),
+        required=False,
+        default=list,
+        help_text="The rules decoding kept exactly for this principle ([]: steered by Linear Alignment only).",
+    )
 
 
 class NullIfBlankURLField(serializers.URLField):
@@ -64,10 +68,30 @@ class JobSerializer(serializers.ModelSerializer):
     class Meta:
         model = GenerationJob
         fields = [
-            "id", "status", "conversation", "user_message_id", "cancel_requested", "attempts",
-            "model", "backend", "alpha", "settings", "principle_versions", "usage", "finish_reason",
-            "generation_seconds", "timings", "latency_ms", "worker_id", "error", "callback_url",
-            "callback_status", "created_at", "started_at", "finished_at", "reply",
+            "id",
+            "status",
+            "conversation",
+            "user_message_id",
+            "cancel_requested",
+            "attempts",
+            "model",
+            "backend",
+            "alpha",
+            "settings",
+            "principle_versions",
+            "usage",
+            "finish_reason",
+            "generation_seconds",
+            "timings",
+            "latency_ms",
+            "worker_id",
+            "error",
+            "callback_url",
+            "callback_status",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "reply",
         ]
         read_only_fields = fields
 

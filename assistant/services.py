@@ -3,6 +3,7 @@
 A job row is committed before its id is queued (transaction.on_commit), so a worker never receives an id
 the database does not know, and a crash between the two leaves a queued row the sweep re-queues.
 """
+
 import hashlib
 import json
 from collections.abc import Callable
@@ -48,8 +49,13 @@ def principles_snapshot(*, user: AbstractBaseUser) -> list[dict[str, Any]]:
     """The user's active principle versions, as recorded on a job and sent to the engine, each with the rules
     decoding keeps for it (`enforced_as`: explicit, or recognised from the text)."""
     return principles_applied(
-        {"version_id": version.id, "principle_id": version.principle_id, "text": version.text,
-         "weight": float(version.weight), "rules": version.enforced_as}
+        {
+            "version_id": version.id,
+            "principle_id": version.principle_id,
+            "text": version.text,
+            "weight": float(version.weight),
+            "rules": version.enforced_as,
+        }
         for version in principle_versions_for_generation(user=user)
     )
 
@@ -61,12 +67,18 @@ def _callback_url_validate(callback_url: str) -> None:
         callback_url_check(callback_url)
     except CallbackUrlRejected as exc:
         raise ApplicationError(
-            f"callback_url is not allowed: {exc}", code="validation_error", fields={"callback_url": [str(exc)]},
+            f"callback_url is not allowed: {exc}",
+            code="validation_error",
+            fields={"callback_url": [str(exc)]},
         ) from None
 
 
 def _idempotent(
-    *, user: AbstractBaseUser, idempotency_key: str, fingerprint: str, create: Callable[[], GenerationJob],
+    *,
+    user: AbstractBaseUser,
+    idempotency_key: str,
+    fingerprint: str,
+    create: Callable[[], GenerationJob],
 ) -> tuple[GenerationJob, bool]:
     """Run `create` unless the key was used before; a reused key must come with the same request."""
 
@@ -74,8 +86,8 @@ def _idempotent(
         job = GenerationJob.objects.filter(owner=user, idempotency_key=idempotency_key).first()
         if job is not None and job.request_fingerprint != fingerprint:
             raise IdempotencyKeyReused(
-                "This Idempotency-Key was used with a different request.", fields={"Idempotency-Key": [
-                    "Already used with a different request body or target."]},
+                "This Idempotency-Key was used with a different request.",
+                fields={"Idempotency-Key": ["Already used with a different request body or target."]},
             )
         return job
 
@@ -95,8 +107,9 @@ def _idempotent(
 
 def _rules_keepable(principle_versions: list[dict[str, Any]]) -> None:
     """A request whose principles' rules no reply could keep together is a 409 before anything is queued."""
-    rules_compatible_with(rules=[rule for item in principle_versions for rule in item.get("rules", [])], others=[],
-                          field="principles")
+    rules_compatible_with(
+        rules=[rule for item in principle_versions for rule in item.get("rules", [])], others=[], field="principles"
+    )
 
 
 def _steered(*, user: AbstractBaseUser, requested: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
@@ -130,33 +143,45 @@ def message_submit(
     def create() -> GenerationJob:
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
         if locked.jobs.filter(status__in=PENDING_STATUSES).exists():
-            raise Conflict("The conversation already has a reply in progress; wait for it or cancel it.",
-                           code="conversation_busy")
+            raise Conflict(
+                "The conversation already has a reply in progress; wait for it or cancel it.", code="conversation_busy"
+            )
         if len(content) > settings.GENERATION_MAX_MESSAGE_CHARS:
             raise PayloadTooLarge(
                 f"The message is longer than {settings.GENERATION_MAX_MESSAGE_CHARS} characters.",
-                code="message_too_large", fields={"content": [
-                    f"Ensure this field has no more than {settings.GENERATION_MAX_MESSAGE_CHARS} characters."]},
+                code="message_too_large",
+                fields={
+                    "content": [
+                        f"Ensure this field has no more than {settings.GENERATION_MAX_MESSAGE_CHARS} characters."
+                    ]
+                },
             )
         history = locked.messages.aggregate(
-            count=Count("id"), chars=Sum(Length("content")), last=Max("position"),
+            count=Count("id"),
+            chars=Sum(Length("content")),
+            last=Max("position"),
         )
         if (history["count"] or 0) + 2 > settings.GENERATION_MAX_CONVERSATION_MESSAGES:
             raise PayloadTooLarge(
                 f"The conversation has reached {settings.GENERATION_MAX_CONVERSATION_MESSAGES} messages; "
-                "start a new one.", code="conversation_too_large",
+                "start a new one.",
+                code="conversation_too_large",
             )
         if (history["chars"] or 0) + len(content) > settings.GENERATION_MAX_CONVERSATION_CHARS:
             raise PayloadTooLarge(
                 f"The conversation would exceed {settings.GENERATION_MAX_CONVERSATION_CHARS} characters; "
-                "start a new one.", code="conversation_too_large",
+                "start a new one.",
+                code="conversation_too_large",
             )
         requested, steering_arm = _steered(user=user, requested=generation_settings)
         resolved = generation_settings_resolve(requested=requested)
         _callback_url_validate(callback_url)
         position = 0 if history["last"] is None else history["last"] + 1
         message = Message.objects.create(
-            conversation=locked, role=Message.Role.USER, content=content, position=position,
+            conversation=locked,
+            role=Message.Role.USER,
+            content=content,
+            position=position,
         )
         if not locked.title:
             locked.title = content.strip().splitlines()[0][:80] if content.strip() else ""
@@ -168,11 +193,17 @@ def message_submit(
         principle_versions = principles_snapshot(user=user)
         _rules_keepable(principle_versions)
         return _job_create(
-            owner=user, conversation=locked, user_message=message, input_messages=input_messages,
-            settings=resolved, steering_arm=steering_arm, principle_versions=principle_versions,
+            owner=user,
+            conversation=locked,
+            user_message=message,
+            input_messages=input_messages,
+            settings=resolved,
+            steering_arm=steering_arm,
+            principle_versions=principle_versions,
             callback_url=callback_url,
             callback_status=GenerationJob.CallbackStatus.PENDING if callback_url else "",
-            idempotency_key=idempotency_key, request_fingerprint=fingerprint,
+            idempotency_key=idempotency_key,
+            request_fingerprint=fingerprint,
         )
 
     return _idempotent(user=user, idempotency_key=idempotency_key, fingerprint=fingerprint, create=create)
@@ -193,16 +224,20 @@ def completion_submit(
     if total_chars > settings.GENERATION_MAX_CONVERSATION_CHARS:
         raise PayloadTooLarge(
             f"The messages exceed {settings.GENERATION_MAX_CONVERSATION_CHARS} characters in total.",
-            code="conversation_too_large", fields={"messages": ["Too long in total."]},
+            code="conversation_too_large",
+            fields={"messages": ["Too long in total."]},
         )
     if len(messages) > settings.GENERATION_MAX_CONVERSATION_MESSAGES:
         raise PayloadTooLarge(
             f"More than {settings.GENERATION_MAX_CONVERSATION_MESSAGES} messages.",
-            code="conversation_too_large", fields={"messages": ["Too many messages."]},
+            code="conversation_too_large",
+            fields={"messages": ["Too many messages."]},
         )
     requested, steering_arm = _steered(user=user, requested=generation_settings)
     resolved = generation_settings_resolve(
-        requested=requested, field_prefix="", field_aliases={"max_new_tokens": "max_tokens"},
+        requested=requested,
+        field_prefix="",
+        field_aliases={"max_new_tokens": "max_tokens"},
     )
 
     @transaction.atomic
@@ -211,14 +246,23 @@ def completion_submit(
             principle_versions = principles_snapshot(user=user)
         else:
             principle_versions = principles_applied(
-                {"version_id": None, "principle_id": None, "text": item["text"], "weight": item["weight"],
-                 "rules": enforced_rules(text=item["text"], rules=item.get("rules"), rule_recognition=True)}
+                {
+                    "version_id": None,
+                    "principle_id": None,
+                    "text": item["text"],
+                    "weight": item["weight"],
+                    "rules": enforced_rules(text=item["text"], rules=item.get("rules"), rule_recognition=True),
+                }
                 for item in principle_overrides
             )
         _rules_keepable(principle_versions)
         return _job_create(
-            owner=user, input_messages=messages, settings=resolved, steering_arm=steering_arm,
-            principle_versions=principle_versions, idempotency_key=idempotency_key,
+            owner=user,
+            input_messages=messages,
+            settings=resolved,
+            steering_arm=steering_arm,
+            principle_versions=principle_versions,
+            idempotency_key=idempotency_key,
             request_fingerprint=fingerprint,
         )
 

@@ -1,5 +1,6 @@
 """Server-Sent Events for a job: relay the worker's text deltas from the start of the job's event log (a late
 client gets what it missed; `Last-Event-ID` resumes), then one final event with the stored job and reply."""
+
 import json
 import time
 from collections.abc import AsyncIterator
@@ -56,7 +57,9 @@ def _finished_job(job_id) -> Finished | None:
 
 
 async def job_updates(
-    *, job_id, after: str = events.START_ID,
+    *,
+    job_id,
+    after: str = events.START_ID,
 ) -> AsyncIterator[Delta | Restart | Finished | Keepalive]:
     """Deltas (and Restarts) as they are published, a Keepalive now and then, and Finished last."""
     finished_check = sync_to_async(_finished_job)

@@ -1,5 +1,6 @@
 """The per-user "generation" throttle (rate in REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], counted in the
 default cache: Redis when configured). Only requests that start generation (POST) count."""
+
 from rest_framework.request import Request
 from rest_framework.throttling import ScopedRateThrottle
 

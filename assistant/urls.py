@@ -1,4 +1,5 @@
 """Assistant routes under /api/v1/."""
+
 import re
 import uuid
 
@@ -24,8 +25,11 @@ register_converter(JobReferenceConverter, "job_ref")
 urlpatterns = [
     path("conversations/", apis.ConversationListCreateApi.as_view(), name="conversation-list"),
     path("conversations/<uuid:conversation_id>/", apis.ConversationDetailApi.as_view(), name="conversation-detail"),
-    path("conversations/<uuid:conversation_id>/messages/", apis.MessageListCreateApi.as_view(),
-         name="conversation-messages"),
+    path(
+        "conversations/<uuid:conversation_id>/messages/",
+        apis.MessageListCreateApi.as_view(),
+        name="conversation-messages",
+    ),
     path("jobs/", apis.JobListApi.as_view(), name="job-list"),
     path("jobs/<uuid:job_id>/", apis.JobDetailApi.as_view(), name="job-detail"),
     path("jobs/<uuid:job_id>/cancel/", apis.JobCancelApi.as_view(), name="job-cancel"),
@@ -35,7 +39,10 @@ urlpatterns = [
     path("me/", account_apis.AccountApi.as_view(), name="me"),
     path("me/export/", account_apis.AccountExportApi.as_view(), name="me-export"),
     path("callbacks/secret/", callback_secret_apis.CallbackSecretApi.as_view(), name="callback-secret"),
-    path("callbacks/secret/rotate/", callback_secret_apis.CallbackSecretRotateApi.as_view(),
-         name="callback-secret-rotate"),
+    path(
+        "callbacks/secret/rotate/",
+        callback_secret_apis.CallbackSecretRotateApi.as_view(),
+        name="callback-secret-rotate",
+    ),
     path("chat/completions", openai_apis.ChatCompletionApi.as_view(), name="chat-completions"),
 ]

@@ -1,4 +1,5 @@
 """Shared helpers for the benchmarks: evaluation questions and the engine."""
+
 from __future__ import annotations
 
 import json

@@ -10,6 +10,7 @@ principle stream alone would have ended (its top token is the end token) while t
 something else, and why. EXPERIMENTAL (monkeypatches the backends' token choice, bench only):
 `--end-rule principle-top` ends the reply whenever the end token is the principle stream's top token.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,6 +68,7 @@ def rank_of(logits: torch.Tensor, token: int) -> int:
 def traced(engine: Any, traces: dict[int, Trace], end_rule: str) -> Iterator[None]:
     """Records every two-stream request's steps into traces[request index]; applies the end rule."""
     end_token = min(engine.eos_token_ids)
+
     def wrap(choose):
         def choose_tokens(logits, active, layout, vocab_size):
             tokens = choose(logits, active, layout, vocab_size)
@@ -80,25 +82,28 @@ def traced(engine: Any, traces: dict[int, Trace], end_rule: str) -> Iterator[Non
                 z = la.combine_logits(z_p[None], z_0[None], config.alpha)[0]
                 lp_p = torch.log_softmax(z_p / temperature, -1)
                 lp_0 = torch.log_softmax(z_0 / temperature, -1)
-                keep = la.plausibility_mask(
-                    z_p[None], torch.tensor([temperature]), torch.tensor([config.top_p])
-                )[0]
+                keep = la.plausibility_mask(z_p[None], torch.tensor([temperature]), torch.tensor([config.top_p]))[0]
                 chosen = int(tokens[position])
                 top_p_is_end = int(z_p.argmax()) == end_token
                 if end_rule == "principle-top" and top_p_is_end:
                     tokens[position] = end_token
                     chosen = end_token
-                traces.setdefault(state.index, Trace()).steps.append(Step(
-                    rank_p=rank_of(z_p, end_token), rank_0=rank_of(z_0, end_token),
-                    rank_z=rank_of(z.masked_fill(~keep, float("-inf")), end_token),
-                    logprob_p=float(lp_p[end_token]), logprob_0=float(lp_0[end_token]),
-                    in_nucleus=bool(keep[end_token]),
-                    contrast_end=float(lp_p[end_token] - lp_0[end_token]),
-                    contrast_chosen=float(lp_p[chosen] - lp_0[chosen]),
-                    logprob_p_chosen=float(lp_p[chosen]),
-                    top_p_is_end=top_p_is_end, top_0_is_end=int(z_0.argmax()) == end_token,
-                    chosen_is_end=chosen == end_token,
-                ))
+                traces.setdefault(state.index, Trace()).steps.append(
+                    Step(
+                        rank_p=rank_of(z_p, end_token),
+                        rank_0=rank_of(z_0, end_token),
+                        rank_z=rank_of(z.masked_fill(~keep, float("-inf")), end_token),
+                        logprob_p=float(lp_p[end_token]),
+                        logprob_0=float(lp_0[end_token]),
+                        in_nucleus=bool(keep[end_token]),
+                        contrast_end=float(lp_p[end_token] - lp_0[end_token]),
+                        contrast_chosen=float(lp_p[chosen] - lp_0[chosen]),
+                        logprob_p_chosen=float(lp_p[chosen]),
+                        top_p_is_end=top_p_is_end,
+                        top_0_is_end=int(z_0.argmax()) == end_token,
+                        chosen_is_end=chosen == end_token,
+                    )
+                )
             return tokens
 
         return choose_tokens
@@ -115,28 +120,31 @@ def report(label: str, results: list, traces: dict[int, Trace]) -> list[list[str
     ended = [r.finish_reason in ("eos", "stop") for r in results]
     at_limit = [i for i, r in enumerate(results) if r.finish_reason == "length"]
     would_end = [s for i in at_limit for s in traces.get(i, Trace()).steps if s.top_p_is_end and not s.chosen_is_end]
-    replies_with = sum(any(s.top_p_is_end and not s.chosen_is_end for s in traces.get(i, Trace()).steps)
-                       for i in at_limit)
+    replies_with = sum(
+        any(s.top_p_is_end and not s.chosen_is_end for s in traces.get(i, Trace()).steps) for i in at_limit
+    )
     plain_would_end = sum(any(s.top_0_is_end for s in traces.get(i, Trace()).steps) for i in at_limit)
     steps = [s for trace in traces.values() for s in trace.steps]
     limit_traces = [traces[i].steps for i in at_limit if i in traces and traces[i].steps]
-    return [[
-        label,
-        f"{sum(ended) / len(ended):.0%}",
-        f"{replies_with}/{len(at_limit)}",
-        f"{plain_would_end}/{len(at_limit)}",
-        str(len(would_end)),
-        median([s.rank_z for s in would_end]),
-        median([s.logprob_p for s in would_end]),
-        median([s.logprob_0 for s in would_end]),
-        median([s.contrast_end for s in would_end]),
-        median([s.contrast_chosen for s in would_end]),
-        median([s.logprob_p_chosen for s in would_end]),
-        median([max(s.logprob_p for s in t) for t in limit_traces]),
-        median([max(s.logprob_0 for s in t) for t in limit_traces]),
-        f"{sum(s.in_nucleus for s in steps) / len(steps):.1%}" if steps else "-",
-        f"{sum(s.in_nucleus and s.rank_p > 0 for s in steps)}",
-    ]]
+    return [
+        [
+            label,
+            f"{sum(ended) / len(ended):.0%}",
+            f"{replies_with}/{len(at_limit)}",
+            f"{plain_would_end}/{len(at_limit)}",
+            str(len(would_end)),
+            median([s.rank_z for s in would_end]),
+            median([s.logprob_p for s in would_end]),
+            median([s.logprob_0 for s in would_end]),
+            median([s.contrast_end for s in would_end]),
+            median([s.contrast_chosen for s in would_end]),
+            median([s.logprob_p_chosen for s in would_end]),
+            median([max(s.logprob_p for s in t) for t in limit_traces]),
+            median([max(s.logprob_0 for s in t) for t in limit_traces]),
+            f"{sum(s.in_nucleus for s in steps) / len(steps):.1%}" if steps else "-",
+            f"{sum(s.in_nucleus and s.rank_p > 0 for s in steps)}",
+        ]
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -161,13 +169,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     config = GenerationConfig.from_dict({"max_new_tokens": args.max_new_tokens, "alpha": args.alpha})
     requests = [
         GenerationRequest(messages=[{"role": "user", "content": q}], principles=[Principle(p.text)], config=config)
-        for q in questions for p in principles
+        for q in questions
+        for p in principles
     ]
-    header = ["end rule", "ended", "limit-hit replies where z_p's top was the end token",
-              "... where z_0's top was", "such steps", "end rank in masked z", "logprob end z_p",
-              "logprob end z_0", "contrast end", "contrast chosen", "logprob chosen z_p",
-              "max logprob end z_p per limit-hit reply", "... z_0", "steps with end in nucleus",
-              "... not z_p's top"]
+    header = [
+        "end rule",
+        "ended",
+        "limit-hit replies where z_p's top was the end token",
+        "... where z_0's top was",
+        "such steps",
+        "end rank in masked z",
+        "logprob end z_p",
+        "logprob end z_0",
+        "contrast end",
+        "contrast chosen",
+        "logprob chosen z_p",
+        "max logprob end z_p per limit-hit reply",
+        "... z_0",
+        "steps with end in nucleus",
+        "... not z_p's top",
+    ]
     rows = []
     for rule in args.end_rule:
         traces: dict[int, Trace] = {}
@@ -185,10 +206,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         for index, result in enumerate(results):
             name = principles[index % len(principles)].name
             by_principle.setdefault(name, []).append(result.finish_reason in ("eos", "stop"))
-        print(f"end rule {rule}: ended per principle: "
-              + ", ".join(f"{name} {sum(v) / len(v):.0%}" for name, v in by_principle.items()), flush=True)
-    print(f"backend={engine.backend} alpha={args.alpha:g} questions={len(questions)} principles={len(principles)} "
-          f"max_new_tokens={args.max_new_tokens} guard={args.guard.name}")
+        print(
+            f"end rule {rule}: ended per principle: "
+            + ", ".join(f"{name} {sum(v) / len(v):.0%}" for name, v in by_principle.items()),
+            flush=True,
+        )
+    print(
+        f"backend={engine.backend} alpha={args.alpha:g} questions={len(questions)} principles={len(principles)} "
+        f"max_new_tokens={args.max_new_tokens} guard={args.guard.name}"
+    )
     print(markdown_table(header, rows))
 
 

@@ -15,6 +15,7 @@ edit distance between the reply and the user's edit), the share of zero-edit rep
 accepted; and the gain `(no learning - learning) / (no learning - oracle)` on the mean cost over the second half
 of the rounds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,13 +48,24 @@ class Run:
 
 def _setup_django(database: str) -> None:
     """The embedded mode in this process: a fresh SQLite file, no broker, jobs in-process."""
-    os.environ.update({
-        "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "0", "SECRET_KEY": "bench-feedback-not-secret",
-        "DATABASE_URL": f"sqlite:///{database}", "REDIS_URL": "", "CELERY_BROKER_URL": "",
-        "THROTTLE_GENERATION_RATE": "100000/min", "LOG_LEVEL": "WARNING", "HF_HUB_OFFLINE": "1",
-        "ALLOWED_HOSTS": "testserver", "GENERATION_WAIT_MAX_SECONDS": "1800", "GENERATION_BATCH_SIZE": "16",
-        "GENERATION_RUNNING_DEADLINE_SECONDS": "3600", "GENERATION_QUEUED_DEADLINE_SECONDS": "7200",
-    })
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DEBUG": "0",
+            "SECRET_KEY": "bench-feedback-not-secret",
+            "DATABASE_URL": f"sqlite:///{database}",
+            "REDIS_URL": "",
+            "CELERY_BROKER_URL": "",
+            "THROTTLE_GENERATION_RATE": "100000/min",
+            "LOG_LEVEL": "WARNING",
+            "HF_HUB_OFFLINE": "1",
+            "ALLOWED_HOSTS": "testserver",
+            "GENERATION_WAIT_MAX_SECONDS": "1800",
+            "GENERATION_BATCH_SIZE": "16",
+            "GENERATION_RUNNING_DEADLINE_SECONDS": "3600",
+            "GENERATION_QUEUED_DEADLINE_SECONDS": "7200",
+        }
+    )
     import django
     from django.core.management import call_command
 
@@ -85,8 +97,11 @@ class User:
     def submit(self, question: str) -> str:
         """Queue the question (202, like a mobile client) in a fresh conversation; returns the job id."""
         conversation = self.call("post", "/api/v1/conversations/", {})["id"]
-        return self.call("post", f"/api/v1/conversations/{conversation}/messages/", {
-            "content": question, "settings": {"max_new_tokens": self.max_new_tokens}})["id"]
+        return self.call(
+            "post",
+            f"/api/v1/conversations/{conversation}/messages/",
+            {"content": question, "settings": {"max_new_tokens": self.max_new_tokens}},
+        )["id"]
 
     def reply(self, job_id: str) -> str:
         while True:
@@ -118,8 +133,11 @@ def run_all(preferences: Sequence[dict[str, Any]], questions: Sequence[str], max
 
     editors = [editor_from_spec(preference) for preference in preferences]
     runs: dict[tuple[int, str], Run] = {}
-    users = {(index, condition): _new_user(preference, condition, index, max_new_tokens)
-             for index, preference in enumerate(preferences) for condition in CONDITIONS}
+    users = {
+        (index, condition): _new_user(preference, condition, index, max_new_tokens)
+        for index, preference in enumerate(preferences)
+        for condition in CONDITIONS
+    }
     for key in users:
         runs[key] = Run(preference=preferences[key[0]], condition=key[1])
     # Without principles or feedback a reply does not depend on the hidden preference (greedy decoding, the same
@@ -130,8 +148,9 @@ def run_all(preferences: Sequence[dict[str, Any]], questions: Sequence[str], max
     for index in range(len(preferences)):
         replies[(index, "no_learning")] = replies[(0, "no_learning")]
     for key, texts in replies.items():
-        runs[key].rounds = [Round(cost=word_edit_distance(reply, editors[key[0]].edit(reply)), reply=reply)
-                            for reply in texts]
+        runs[key].rounds = [
+            Round(cost=word_edit_distance(reply, editors[key[0]].edit(reply)), reply=reply) for reply in texts
+        ]
     learners = [key for key in users if key[1] == "learning"]
     for number, question in enumerate(questions):
         submitted = {key: users[key].submit(question) for key in learners}
@@ -149,8 +168,11 @@ def run_all(preferences: Sequence[dict[str, Any]], questions: Sequence[str], max
                 response = user.client.post(f"/api/v1/suggestions/{suggestion['id']}/accept/")
                 result.suggestions_accepted += response.status_code == 200
             runs[key].rounds.append(result)
-        print(f"round {number + 1}: learning costs {[runs[key].rounds[-1].cost for key in learners]}",
-              file=sys.stderr, flush=True)
+        print(
+            f"round {number + 1}: learning costs {[runs[key].rounds[-1].cost for key in learners]}",
+            file=sys.stderr,
+            flush=True,
+        )
     return [runs[(index, condition)] for index in range(len(preferences)) for condition in CONDITIONS]
 
 
@@ -159,7 +181,7 @@ def mean(values: Sequence[float]) -> float:
 
 
 def second_half_cost(run: Run) -> float:
-    return mean([r.cost for r in run.rounds[len(run.rounds) // 2:]])
+    return mean([r.cost for r in run.rounds[len(run.rounds) // 2 :]])
 
 
 def report(runs: list[Run], rounds: int) -> str:
@@ -177,25 +199,43 @@ def report(runs: list[Run], rounds: int) -> str:
         rows = []
         for number in range(rounds):
             learning = conditions["learning"].rounds[number]
-            rows.append([str(number + 1)] + [str(conditions[c].rounds[number].cost) for c in CONDITIONS]
-                        + [f"{learning.suggestions_made} / {learning.suggestions_accepted}"])
+            rows.append(
+                [str(number + 1)]
+                + [str(conditions[c].rounds[number].cost) for c in CONDITIONS]
+                + [f"{learning.suggestions_made} / {learning.suggestions_accepted}"]
+            )
         lines.append(markdown_table(header, rows))
         halves = {c: second_half_cost(conditions[c]) for c in CONDITIONS}
-        zero = {c: mean([r.cost == 0 for r in conditions[c].rounds[rounds // 2:]]) for c in CONDITIONS}
+        zero = {c: mean([r.cost == 0 for r in conditions[c].rounds[rounds // 2 :]]) for c in CONDITIONS}
         value = gain(halves["no_learning"], halves["learning"], halves["oracle"])
         if value is not None:
             gains.append(value)
-        summary_rows.append([key] + [f"{halves[c]:.1f}" for c in CONDITIONS]
-                            + [f"{100 * zero[c]:.0f}%" for c in CONDITIONS]
-                            + [f"{sum(r.suggestions_accepted for r in conditions['learning'].rounds)}",
-                               "n/a (oracle saves nothing)" if value is None else f"{value:.2f}"])
+        summary_rows.append(
+            [key]
+            + [f"{halves[c]:.1f}" for c in CONDITIONS]
+            + [f"{100 * zero[c]:.0f}%" for c in CONDITIONS]
+            + [
+                f"{sum(r.suggestions_accepted for r in conditions['learning'].rounds)}",
+                "n/a (oracle saves nothing)" if value is None else f"{value:.2f}",
+            ]
+        )
     summary = markdown_table(
-        ["hidden preference"] + [f"{c} cost (2nd half)" for c in CONDITIONS]
-        + [f"{c} zero-edit (2nd half)" for c in CONDITIONS] + ["accepted", "gain"], summary_rows)
+        ["hidden preference"]
+        + [f"{c} cost (2nd half)" for c in CONDITIONS]
+        + [f"{c} zero-edit (2nd half)" for c in CONDITIONS]
+        + ["accepted", "gain"],
+        summary_rows,
+    )
     verdict = "PASS" if gains and mean(gains) >= 0.7 else "MISS"
     overall = f"\nmean gain over {len(gains)} preferences: {mean(gains):.2f} (target >= 0.7: {verdict})\n"
-    return "### Summary (second half of the rounds)\n\n" + summary + "\n" + overall + "\n### Per round\n" + \
-        "\n".join(lines)
+    return (
+        "### Summary (second half of the rounds)\n\n"
+        + summary
+        + "\n"
+        + overall
+        + "\n### Per round\n"
+        + "\n".join(lines)
+    )
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -238,13 +278,25 @@ def main(argv: Sequence[str] | None = None) -> None:
             runs = run_all(preferences, questions, args.max_new_tokens)
         finally:
             runner.shutdown()  # before the temporary database goes
-        print(f"rounds={args.rounds} max_new_tokens={args.max_new_tokens} split={args.split} "
-              f"preferences={len(preferences)} wall={time.monotonic() - started:.0f}s")
+        print(
+            f"rounds={args.rounds} max_new_tokens={args.max_new_tokens} split={args.split} "
+            f"preferences={len(preferences)} wall={time.monotonic() - started:.0f}s"
+        )
         print(report(runs, args.rounds))
         if args.json:
             with open(args.json, "w", encoding="utf-8") as handle:
-                json.dump([{"preference": run.preference, "condition": run.condition,
-                            "rounds": [vars(r) for r in run.rounds]} for run in runs], handle, indent=1)
+                json.dump(
+                    [
+                        {
+                            "preference": run.preference,
+                            "condition": run.condition,
+                            "rounds": [vars(r) for r in run.rounds],
+                        }
+                        for run in runs
+                    ],
+                    handle,
+                    indent=1,
+                )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ Placements:
 `end_rule=principle-top` also ends a reply whenever the end-of-turn token is the principle stream's top token
 (see bench/ending.py). Nothing here is used outside bench/.
 """
+
 from __future__ import annotations
 
 import sys
@@ -63,7 +64,7 @@ class GuardSettings:
 
     @classmethod
     def parse(cls, spec: str) -> GuardSettings:
-        """"NAME" or "NAME:key=value,key=value"; dry_breakers as a |-separated list of escaped strings
+        """ "NAME" or "NAME:key=value,key=value"; dry_breakers as a |-separated list of escaped strings
         (e.g. dry_breakers=\\n|:), "none" for no breakers."""
         name, _, rest = spec.partition(":")
         values: dict[str, Any] = {"name": name}
@@ -88,7 +89,11 @@ def request_penalties(settings: GuardSettings, tokens: Sequence[int], breakers: 
     """DRY and OpenAI penalties of one request, summed per token."""
     total = dict(
         repetition.dry_penalties(
-            tokens, settings.dry_multiplier, settings.dry_base, settings.dry_allowed_length, breakers,
+            tokens,
+            settings.dry_multiplier,
+            settings.dry_base,
+            settings.dry_allowed_length,
+            breakers,
             settings.dry_penalty_last_n,
         )
     )
@@ -116,8 +121,11 @@ def patched_choose_tokens(wrap: Callable[[Callable], Callable]) -> Iterator[None
     from alignment_engine import decoding
 
     original = decoding.choose_tokens
-    modules = [m for name, m in list(sys.modules.items())
-               if name.startswith("alignment_engine") and getattr(m, "choose_tokens", None) is original]
+    modules = [
+        m
+        for name, m in list(sys.modules.items())
+        if name.startswith("alignment_engine") and getattr(m, "choose_tokens", None) is original
+    ]
     wrapped = wrap(original)
     for module in modules:
         module.choose_tokens = wrapped

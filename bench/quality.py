@@ -16,6 +16,7 @@ The engine's repetition guard (DRY, on by default) is part of the settings: `--c
 it off (dry_multiplier=0) in the same run. `--guard` (EXPERIMENTAL, bench/guard.py) wraps a further guard
 variant around the engine's token choice, on top of the engine's own (combine it with --set dry_multiplier=0).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,7 +49,7 @@ def split_questions(questions: Sequence[str], split: str) -> list[str]:
 
 
 def parse_setting(item: str) -> tuple[str, object]:
-    """"key=value" with a JSON value (numbers, true/false, lists), else the raw string."""
+    """ "key=value" with a JSON value (numbers, true/false, lists), else the raw string."""
     key, sep, raw = item.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"--set needs key=value, got {item!r}")
@@ -76,9 +77,7 @@ def build_modes(modes: Sequence[str], alphas: Sequence[float]) -> list[Mode]:
         elif mode == "prompt":
             built.append(Mode("prompting (alpha 0)", 0.0))
         elif mode == "la":
-            built.extend(
-                Mode(f"LA alpha {a:g}{' (default)' if a == DEFAULT_ALPHA else ''}", a) for a in alphas
-            )
+            built.extend(Mode(f"LA alpha {a:g}{' (default)' if a == DEFAULT_ALPHA else ''}", a) for a in alphas)
         else:
             raise ValueError(f"unknown mode {mode!r} ({', '.join(MODES)})")
     return built
@@ -138,10 +137,13 @@ def generate(
                 reply = Reply(result.text, result.finish_reason, result.tokens)
                 records.append(Record(engine.backend, label, mode.key, names, index, reply, seconds))
             if partial:  # each finished chunk at once, so a long run that is stopped keeps what it made
-                save(partial, records[-len(chunk):], questions, append=True)
+                save(partial, records[-len(chunk) :], questions, append=True)
             done = min(start + batch_size, len(jobs))
-            print(f"  [{engine.backend} {label}] {done}/{len(jobs)} replies, {time.perf_counter() - started:.0f}s",
-                  file=sys.stderr, flush=True)
+            print(
+                f"  [{engine.backend} {label}] {done}/{len(jobs)} replies, {time.perf_counter() - started:.0f}s",
+                file=sys.stderr,
+                flush=True,
+            )
     return records, time.perf_counter() - started
 
 
@@ -166,9 +168,16 @@ def adherence(records: list[Record], principle: ScoredPrinciple, size: int) -> l
 def summary_table(records: list[Record], principles: PrincipleSet, modes: list[Mode], wall: dict) -> str:
     sizes = sorted({len(c) for c in principles.combinations})
     header = [
-        "backend", "guard", "mode", "mean adherence (1 principle)",
+        "backend",
+        "guard",
+        "mode",
+        "mean adherence (1 principle)",
         *(f"adherence in {size}-principle sets" for size in sizes),
-        "degenerate", "distinct-2", "ended on its own", "mean tokens", "tokens/s",
+        "degenerate",
+        "distinct-2",
+        "ended on its own",
+        "mean tokens",
+        "tokens/s",
     ]
     rows = []
     for (backend, guard), group in grouped(records, lambda r: (r.backend, r.guard)).items():
@@ -181,18 +190,30 @@ def summary_table(records: list[Record], principles: PrincipleSet, modes: list[M
             single = mean([mean(adherence(picked, p, 1)) for p in principles.principles])
             in_sets = []
             for size in sizes:
-                members = [p for p in principles.principles if any(p.name in c for c in principles.combinations
-                                                                   if len(c) == size)]
-                in_sets.append(percent(mean([s for p in members for s in adherence(picked, p, size)]))
-                               if mode.alpha is not None else "-")
-            rows.append([
-                backend, guard, mode.label, percent(single), *in_sets,
-                percent(mean([is_degenerate(r.reply.text) for r in picked])),
-                f"{mean([distinct_n(r.reply.text, 2) for r in picked]):.3f}",
-                percent(mean([r.reply.ended for r in picked])),
-                f"{mean([r.reply.tokens for r in picked]):.1f}",
-                tokens_per_second if mode is modes[0] else "",
-            ])
+                members = [
+                    p
+                    for p in principles.principles
+                    if any(p.name in c for c in principles.combinations if len(c) == size)
+                ]
+                in_sets.append(
+                    percent(mean([s for p in members for s in adherence(picked, p, size)]))
+                    if mode.alpha is not None
+                    else "-"
+                )
+            rows.append(
+                [
+                    backend,
+                    guard,
+                    mode.label,
+                    percent(single),
+                    *in_sets,
+                    percent(mean([is_degenerate(r.reply.text) for r in picked])),
+                    f"{mean([distinct_n(r.reply.text, 2) for r in picked]):.3f}",
+                    percent(mean([r.reply.ended for r in picked])),
+                    f"{mean([r.reply.tokens for r in picked]):.1f}",
+                    tokens_per_second if mode is modes[0] else "",
+                ]
+            )
     return markdown_table(header, rows)
 
 
@@ -204,15 +225,29 @@ def principle_table(records: list[Record], principles: PrincipleSet, modes: list
         for mode in modes:
             picked = [r for r in group if r.mode == mode.key]
             if picked:
-                rows.append([backend, guard, mode.label,
-                             *(percent(mean(adherence(picked, p, 1))) for p in principles.principles)])
+                rows.append(
+                    [
+                        backend,
+                        guard,
+                        mode.label,
+                        *(percent(mean(adherence(picked, p, 1))) for p in principles.principles),
+                    ]
+                )
     return markdown_table(header, rows)
 
 
 def combination_table(records: list[Record], principles: PrincipleSet, modes: list[Mode]) -> str:
     """Per combination: each member's adherence inside the set, and its adherence when asked alone."""
-    header = ["backend", "guard", "mode", "set", "adherence per principle in the set (alone)", "set mean", "degenerate",
-              "ended"]
+    header = [
+        "backend",
+        "guard",
+        "mode",
+        "set",
+        "adherence per principle in the set (alone)",
+        "set mean",
+        "degenerate",
+        "ended",
+    ]
     rows = []
     for (backend, guard), group in grouped(records, lambda r: (r.backend, r.guard)).items():
         for mode in modes:
@@ -230,9 +265,18 @@ def combination_table(records: list[Record], principles: PrincipleSet, modes: li
                     alone = mean([member.score(r.reply) for r in picked if r.names == (member.name,)])
                     parts.append(f"{member.name} {percent(inside)} ({percent(alone)})")
                     means.append(inside)
-                rows.append([backend, guard, mode.label, " + ".join(combo), "; ".join(parts), percent(mean(means)),
-                             percent(mean([is_degenerate(r.reply.text) for r in in_set])),
-                             percent(mean([r.reply.ended for r in in_set]))])
+                rows.append(
+                    [
+                        backend,
+                        guard,
+                        mode.label,
+                        " + ".join(combo),
+                        "; ".join(parts),
+                        percent(mean(means)),
+                        percent(mean([is_degenerate(r.reply.text) for r in in_set])),
+                        percent(mean([r.reply.ended for r in in_set])),
+                    ]
+                )
     return markdown_table(header, rows)
 
 
@@ -246,9 +290,17 @@ def grouped(records: list[Record], key) -> dict:
 def save(path: str, records: list[Record], questions: list[str], append: bool = False) -> None:
     with open(path, "a" if append else "w", encoding="utf-8") as handle:
         for r in records:
-            row = {"backend": r.backend, "guard": r.guard, "mode": r.mode, "principles": list(r.names),
-                   "question": questions[r.question], "question_index": r.question, "text": r.reply.text,
-                   "finish_reason": r.reply.finish_reason, "tokens": r.reply.tokens}
+            row = {
+                "backend": r.backend,
+                "guard": r.guard,
+                "mode": r.mode,
+                "principles": list(r.names),
+                "question": questions[r.question],
+                "question_index": r.question,
+                "text": r.reply.text,
+                "finish_reason": r.reply.finish_reason,
+                "tokens": r.reply.tokens,
+            }
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
@@ -262,8 +314,16 @@ def load_records(paths: Sequence[str], questions: int | None = None) -> tuple[li
                 if questions is not None and row["question_index"] >= questions:
                     continue
                 reply = Reply(row["text"], row["finish_reason"], row["tokens"])
-                records.append(Record(row["backend"], row["guard"], row["mode"], tuple(row["principles"]),
-                                      row["question_index"], reply))
+                records.append(
+                    Record(
+                        row["backend"],
+                        row["guard"],
+                        row["mode"],
+                        tuple(row["principles"]),
+                        row["question_index"],
+                        reply,
+                    )
+                )
                 if row["mode"] not in labels:
                     labels.append(row["mode"])
     return records, [Mode(label, None if label == "no principle" else 0.0) for label in labels]
@@ -295,25 +355,50 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--backend", choices=("llamacpp", "torch", "both"), default="llamacpp")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
-    parser.add_argument("--alphas", type=float, nargs="+", default=[DEFAULT_ALPHA, 1.0, 5.0],
-                        help="Linear Alignment strengths (the default and two others)")
-    parser.add_argument("--principles", default=DEFAULT_PRINCIPLES,
-                        help="principle file (JSON, see bench/principles.json)")
+    parser.add_argument(
+        "--alphas",
+        type=float,
+        nargs="+",
+        default=[DEFAULT_ALPHA, 1.0, 5.0],
+        help="Linear Alignment strengths (the default and two others)",
+    )
+    parser.add_argument(
+        "--principles", default=DEFAULT_PRINCIPLES, help="principle file (JSON, see bench/principles.json)"
+    )
     parser.add_argument("--only", nargs="+", help="only these principles (combinations keep only fully kept ones)")
     parser.add_argument("--no-combinations", action="store_true")
-    parser.add_argument("--set", dest="settings", action="append", type=parse_setting, default=[], metavar="KEY=VALUE",
-                        help="generation setting for GenerationConfig.from_dict (repeatable)")
-    parser.add_argument("--guard", action="append", type=GuardSettings.parse, metavar="SPEC",
-                        help="EXPERIMENTAL repetition guard variant (repeatable; 'off' = none), e.g. "
-                             "'dry08:dry_multiplier=0.8,dry_breakers=none,placement=streams'")
-    parser.add_argument("--compare-guard-off", action="store_true",
-                        help="also run every backend with the engine's repetition guard off (dry_multiplier=0)")
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        type=parse_setting,
+        default=[],
+        metavar="KEY=VALUE",
+        help="generation setting for GenerationConfig.from_dict (repeatable)",
+    )
+    parser.add_argument(
+        "--guard",
+        action="append",
+        type=GuardSettings.parse,
+        metavar="SPEC",
+        help="EXPERIMENTAL repetition guard variant (repeatable; 'off' = none), e.g. "
+        "'dry08:dry_multiplier=0.8,dry_breakers=none,placement=streams'",
+    )
+    parser.add_argument(
+        "--compare-guard-off",
+        action="store_true",
+        help="also run every backend with the engine's repetition guard off (dry_multiplier=0)",
+    )
     parser.add_argument("--batch-size", type=int, default=32, help="requests per generate_batch call")
     parser.add_argument("--model", default=None)
     parser.add_argument("--device", default=None)
     parser.add_argument("--save", help="write every reply as JSONL here (and each finished chunk to SAVE.partial)")
-    parser.add_argument("--from-jsonl", nargs="+", metavar="FILE",
-                        help="score replies saved by --save instead of generating (--questions limits them)")
+    parser.add_argument(
+        "--from-jsonl",
+        nargs="+",
+        metavar="FILE",
+        help="score replies saved by --save instead of generating (--questions limits them)",
+    )
     return parser.parse_args(argv)
 
 
@@ -354,16 +439,27 @@ def main(argv: Sequence[str] | None = None) -> None:
         engine = load_engine(model=args.model, backend=backend, device=args.device)
         for guard in guards:
             for label, variant in settings_variants(settings, args.compare_guard_off):
-                generated, seconds = generate(engine, principles, questions, modes, variant, guard, args.batch_size,
-                                              label, args.save and args.save + ".partial")
+                generated, seconds = generate(
+                    engine,
+                    principles,
+                    questions,
+                    modes,
+                    variant,
+                    guard,
+                    args.batch_size,
+                    label,
+                    args.save and args.save + ".partial",
+                )
                 records.extend(generated)
                 wall[(engine.backend, generated[0].guard if generated else label)] = seconds
     if args.save:
         save(args.save, records, questions)
     extra = " ".join(f"{k}={v}" for k, v in args.settings)
-    print(f"split={args.split} questions={len(questions)} max_new_tokens={args.max_new_tokens} "
-          f"principles={args.principles} ({len(principles.principles)} + {len(principles.combinations)} sets) "
-          f"{extra or 'engine defaults'}")
+    print(
+        f"split={args.split} questions={len(questions)} max_new_tokens={args.max_new_tokens} "
+        f"principles={args.principles} ({len(principles.principles)} + {len(principles.combinations)} sets) "
+        f"{extra or 'engine defaults'}"
+    )
     for guard in guards:
         if guard.active:
             print(f"guard {guard.name}: {guard}")

@@ -17,6 +17,7 @@ unconstrained model (the plain model given only the question; gibberish forced b
 always scored with the torch model), the share of replies that end on their own, and tokens/s.
 Principles whose text yields no rule and that set none are reported and skipped.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -84,8 +85,9 @@ def load_rule_principles(path: str) -> tuple[list[RulePrinciple], list[tuple[str
     return kept, combinations, skipped
 
 
-def build_request(question: str, principles: Sequence[RulePrinciple], mode: str, alpha: float,
-                  max_new_tokens: int) -> GenerationRequest:
+def build_request(
+    question: str, principles: Sequence[RulePrinciple], mode: str, alpha: float, max_new_tokens: int
+) -> GenerationRequest:
     config = GenerationConfig(alpha=0.0 if mode == "prompt" else alpha, max_new_tokens=max_new_tokens)
     messages = [{"role": "user", "content": question}]
     if mode == "rules":
@@ -96,8 +98,16 @@ def build_request(question: str, principles: Sequence[RulePrinciple], mode: str,
     return GenerationRequest(messages=messages, principles=entries, config=config)
 
 
-def generate(engine, principles: list[RulePrinciple], combinations: list[tuple[str, ...]], questions: list[str],
-             modes: Sequence[str], alpha: float, max_new_tokens: int, batch_size: int) -> list[Record]:
+def generate(
+    engine,
+    principles: list[RulePrinciple],
+    combinations: list[tuple[str, ...]],
+    questions: list[str],
+    modes: Sequence[str],
+    alpha: float,
+    max_new_tokens: int,
+    batch_size: int,
+) -> list[Record]:
     by_name = {p.name: p for p in principles}
     sets = [(p.name,) for p in principles] + combinations
     jobs = []
@@ -118,10 +128,14 @@ def generate(engine, principles: list[RulePrinciple], combinations: list[tuple[s
         results = engine.generate_batch([job[4] for job in chunk])
         for (mode, names, index, chosen, _), result in zip(chunk, results, strict=True):
             kept = all(rule_satisfied(rule, result.text) for p in chosen for rule in p.rules)
-            records.append(Record(mode, names, index, result.text, result.finish_reason, result.tokens,
-                                  result.seconds, kept))
-        print(f"  [{engine.backend}] {len(records)}/{len(jobs)} replies, {time.perf_counter() - started:.0f}s",
-              file=sys.stderr, flush=True)
+            records.append(
+                Record(mode, names, index, result.text, result.finish_reason, result.tokens, result.seconds, kept)
+            )
+        print(
+            f"  [{engine.backend}] {len(records)}/{len(jobs)} replies, {time.perf_counter() - started:.0f}s",
+            file=sys.stderr,
+            flush=True,
+        )
     return records
 
 
@@ -154,18 +168,30 @@ def summary(records: list[Record], modes: Sequence[str]) -> str:
         group = [r for r in records if r.mode == mode]
         if not group:
             continue
-        rows.append([
-            mode, str(len(group)),
-            f"{100 * mean([r.kept for r in group]):.0f}%",
-            f"{100 * mean([is_degenerate(r.text) for r in group]):.0f}%",
-            f"{mean([distinct_n(r.text, 2) for r in group]):.2f}",
-            f"{mean([r.log_probability for r in group]):.2f}",
-            f"{100 * mean([r.finish_reason in ('eos', 'stop') for r in group]):.0f}%",
-            f"{mean([len(r.text.split()) for r in group]):.0f}",
-            f"{sum(r.tokens for r in group) / max(sum(r.seconds for r in group), 1e-9):.1f}",
-        ])
-    header = ["mode", "replies", "rules kept", "degenerate", "distinct-2", "log p / token", "ended", "words",
-              "tokens/s (per request, batched; noisy)"]
+        rows.append(
+            [
+                mode,
+                str(len(group)),
+                f"{100 * mean([r.kept for r in group]):.0f}%",
+                f"{100 * mean([is_degenerate(r.text) for r in group]):.0f}%",
+                f"{mean([distinct_n(r.text, 2) for r in group]):.2f}",
+                f"{mean([r.log_probability for r in group]):.2f}",
+                f"{100 * mean([r.finish_reason in ('eos', 'stop') for r in group]):.0f}%",
+                f"{mean([len(r.text.split()) for r in group]):.0f}",
+                f"{sum(r.tokens for r in group) / max(sum(r.seconds for r in group), 1e-9):.1f}",
+            ]
+        )
+    header = [
+        "mode",
+        "replies",
+        "rules kept",
+        "degenerate",
+        "distinct-2",
+        "log p / token",
+        "ended",
+        "words",
+        "tokens/s (per request, batched; noisy)",
+    ]
     return markdown_table(header, rows)
 
 
@@ -208,19 +234,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     principles, combinations, skipped = load_rule_principles(args.principles)
     questions = split_questions(load_questions(args.data or default_data_path()), args.split)[: args.questions]
     engine = load_engine(backend=args.backend)
-    records = generate(engine, principles, combinations, questions, args.modes, args.alpha, args.max_new_tokens,
-                       args.batch_size)
+    records = generate(
+        engine, principles, combinations, questions, args.modes, args.alpha, args.max_new_tokens, args.batch_size
+    )
     save(args.save, records)  # before scoring, so the replies survive an interrupted scoring pass
     scorer = engine if args.backend == "torch" else load_engine(backend="torch")
     torch.set_num_threads(getattr(engine.runner, "token_choice_threads", None) or torch.get_num_threads())
     score_log_probabilities(scorer, questions, records)
     save(args.save, records)
-    print(f"## Rules: {args.backend}, {args.split} split, {len(questions)} questions, {args.max_new_tokens} new "
-          f"tokens, alpha {args.alpha:g}")
+    print(
+        f"## Rules: {args.backend}, {args.split} split, {len(questions)} questions, {args.max_new_tokens} new "
+        f"tokens, alpha {args.alpha:g}"
+    )
     recognised = sum(not p.explicit for p in principles)
-    print(f"{len(principles)} rule principles ({recognised} recognised from their text, "
-          f"{len(principles) - recognised} set explicitly), {len(combinations)} combinations"
-          + (f"; skipped (no rule): {', '.join(skipped)}" if skipped else ""))
+    print(
+        f"{len(principles)} rule principles ({recognised} recognised from their text, "
+        f"{len(principles) - recognised} set explicitly), {len(combinations)} combinations"
+        + (f"; skipped (no rule): {', '.join(skipped)}" if skipped else "")
+    )
     print()
     print(summary(records, args.modes))
     print()

@@ -3,6 +3,7 @@
 A principle file (JSON, see `bench/principles.json`) names a scorer from `SCORERS` and its parameters for each
 principle, so new principles with a checkable effect can be benchmarked without code changes.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,20 +18,112 @@ NGRAM_TOKEN = re.compile(r"\w+|[^\w\s]")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 LIST_ITEM = re.compile(r"^\s*(?:[-*•+]|\d+[.)])\s+\S")
 
-FRENCH = frozenset((
-    "le", "la", "les", "un", "une", "des", "et", "est", "en", "du", "de", "pour", "que", "qui", "dans", "pas",
-    "vous", "nous", "il", "elle", "sont", "avec", "sur", "au", "aux", "ce", "ces", "plus", "votre", "vos", "être",
-    "peut", "ou", "mais", "très", "aussi", "comme", "faire", "son", "sa", "ses", "leur"
-))
-ENGLISH = frozenset((
-    "the", "a", "an", "and", "is", "are", "of", "to", "in", "for", "that", "with", "you", "your", "it", "this",
-    "be", "can", "on", "as", "or", "by", "not"
-))
-PIRATE = frozenset((
-    "arr", "arrr", "ahoy", "matey", "mateys", "ye", "aye", "avast", "landlubber", "landlubbers", "yo", "ho",
-    "booty", "hearty", "hearties", "sail", "ship", "captain", "treasure", "sea", "seas", "pirate", "pirates", "yer",
-    "me", "shiver", "timbers", "plunder", "scallywag"
-))
+FRENCH = frozenset(
+    (
+        "le",
+        "la",
+        "les",
+        "un",
+        "une",
+        "des",
+        "et",
+        "est",
+        "en",
+        "du",
+        "de",
+        "pour",
+        "que",
+        "qui",
+        "dans",
+        "pas",
+        "vous",
+        "nous",
+        "il",
+        "elle",
+        "sont",
+        "avec",
+        "sur",
+        "au",
+        "aux",
+        "ce",
+        "ces",
+        "plus",
+        "votre",
+        "vos",
+        "être",
+        "peut",
+        "ou",
+        "mais",
+        "très",
+        "aussi",
+        "comme",
+        "faire",
+        "son",
+        "sa",
+        "ses",
+        "leur",
+    )
+)
+ENGLISH = frozenset(
+    (
+        "the",
+        "a",
+        "an",
+        "and",
+        "is",
+        "are",
+        "of",
+        "to",
+        "in",
+        "for",
+        "that",
+        "with",
+        "you",
+        "your",
+        "it",
+        "this",
+        "be",
+        "can",
+        "on",
+        "as",
+        "or",
+        "by",
+        "not",
+    )
+)
+PIRATE = frozenset(
+    (
+        "arr",
+        "arrr",
+        "ahoy",
+        "matey",
+        "mateys",
+        "ye",
+        "aye",
+        "avast",
+        "landlubber",
+        "landlubbers",
+        "yo",
+        "ho",
+        "booty",
+        "hearty",
+        "hearties",
+        "sail",
+        "ship",
+        "captain",
+        "treasure",
+        "sea",
+        "seas",
+        "pirate",
+        "pirates",
+        "yer",
+        "me",
+        "shiver",
+        "timbers",
+        "plunder",
+        "scallywag",
+    )
+)
 # A reply whose share of repeated word 4-grams exceeds this is counted as degenerate (a loop).
 DEGENERATE_SHARE = 0.3
 

@@ -18,6 +18,7 @@ Prints markdown tables and the targets at 32 clients (job GET >= 300 requests/s,
 floor; submission >= 150 requests/s, p95 <= 150 ms). `make bench-service` runs it with the defaults. The load
 generator runs on the same machine, so it shares the cores with the server.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,8 +77,9 @@ def reset_data() -> None:
 
 def truncate_jobs() -> None:
     with psycopg.connect(f"postgres://postgres@127.0.0.1:5432/{DATABASE}", autocommit=True) as connection:
-        connection.execute("TRUNCATE assistant_reply, assistant_generationjob, assistant_message, "
-                           "assistant_conversation CASCADE")
+        connection.execute(
+            "TRUNCATE assistant_reply, assistant_generationjob, assistant_message, assistant_conversation CASCADE"
+        )
     import redis
 
     redis.Redis.from_url(REDIS_URL).flushdb()
@@ -89,13 +91,34 @@ class Processes:
 
     def start(self, name: str, args: list[str]) -> None:
         log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - lives as long as the process
-        self.running[name] = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                              start_new_session=True)
+        self.running[name] = subprocess.Popen(
+            args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def start_worker(self, name: str) -> None:
-        self.start(name, [PY, "-m", "celery", "-A", "config.celery_app", "worker", "-Q", "generation,callbacks",
-                          "--pool", "prefork", "--concurrency", "1", "-n", f"{name}@%h", "--loglevel", "INFO",
-                          "--without-gossip", "--without-mingle"])
+        self.start(
+            name,
+            [
+                PY,
+                "-m",
+                "celery",
+                "-A",
+                "config.celery_app",
+                "worker",
+                "-Q",
+                "generation,callbacks",
+                "--pool",
+                "prefork",
+                "--concurrency",
+                "1",
+                "-n",
+                f"{name}@%h",
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+        )
         deadline = time.monotonic() + 300
         while "ready." not in (self.logs / f"{name}.log").read_text(errors="replace"):
             if time.monotonic() > deadline or self.running[name].poll() is not None:
@@ -121,8 +144,9 @@ def percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 
-async def run_load(client: httpx.AsyncClient, requests: list[tuple[str, str, dict | None]], concurrency: int,
-                   expect: int) -> dict[str, float]:
+async def run_load(
+    client: httpx.AsyncClient, requests: list[tuple[str, str, dict | None]], concurrency: int, expect: int
+) -> dict[str, float]:
     """Send the requests with `concurrency` clients; requests/s and latency percentiles (ms)."""
     pending = list(reversed(requests))
     latencies: list[float] = []
@@ -140,8 +164,13 @@ async def run_load(client: httpx.AsyncClient, requests: list[tuple[str, str, dic
     started = time.perf_counter()
     await asyncio.gather(*(one_client() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
-    return {"rps": len(latencies) / elapsed, "p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
-            "n": len(latencies), "failures": failures}
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50": percentile(latencies, 50),
+        "p95": percentile(latencies, 95),
+        "n": len(latencies),
+        "failures": failures,
+    }
 
 
 async def create_conversations(client: httpx.AsyncClient, count: int) -> list[str]:
@@ -160,12 +189,18 @@ def parse_time(value: str) -> datetime:
 
 async def end_to_end(client: httpx.AsyncClient, jobs: int, max_new_tokens: int) -> dict[str, float]:
     conversations = await create_conversations(client, jobs)
-    submitted = await asyncio.gather(*(
-        client.post(f"/conversations/{conversation}/messages/",
-                    json={"content": f"Give me tip number {index} for a good night's sleep.",
-                          "settings": {"max_new_tokens": max_new_tokens}})
-        for index, conversation in enumerate(conversations)
-    ))
+    submitted = await asyncio.gather(
+        *(
+            client.post(
+                f"/conversations/{conversation}/messages/",
+                json={
+                    "content": f"Give me tip number {index} for a good night's sleep.",
+                    "settings": {"max_new_tokens": max_new_tokens},
+                },
+            )
+            for index, conversation in enumerate(conversations)
+        )
+    )
     job_ids = [response.json()["id"] for response in submitted]
     finished: dict[str, dict] = {}
     deadline = time.monotonic() + 1800
@@ -183,7 +218,8 @@ async def end_to_end(client: httpx.AsyncClient, jobs: int, max_new_tokens: int) 
     seconds = (last - first).total_seconds()
     tokens = sum(job["usage"]["completion_tokens"] or 0 for job in finished.values())
     return {
-        "jobs_per_minute": len(finished) / seconds * 60, "seconds": seconds,
+        "jobs_per_minute": len(finished) / seconds * 60,
+        "seconds": seconds,
         "succeeded": sum(job["status"] == "succeeded" for job in finished.values()),
         "tokens_per_second": tokens / seconds,
         "latency_p50": percentile([job["latency_ms"] / 1000 for job in finished.values()], 50),
@@ -192,8 +228,10 @@ async def end_to_end(client: httpx.AsyncClient, jobs: int, max_new_tokens: int) 
 
 
 async def bench(args: argparse.Namespace, base_url: str, token: str, processes: Processes) -> list[str]:
-    rows = ["| Measurement | Clients | Requests/s | p50 ms | p95 ms | Requests (non-2xx) |",
-            "|---|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| Measurement | Clients | Requests/s | p50 ms | p95 ms | Requests (non-2xx) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     results: dict[tuple[str, int], dict[str, float]] = {}
     async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as floor_client:
@@ -201,44 +239,57 @@ async def bench(args: argparse.Namespace, base_url: str, token: str, processes: 
             count = max(args.requests, concurrency * 4)
             result = await run_load(floor_client, [("GET", "/healthz", None)] * count, concurrency, expect=200)
             results["floor", concurrency] = result
-            rows.append(f"| floor (GET /healthz) | {concurrency} | {result['rps']:.1f} | {result['p50']:.1f} "
-                        f"| {result['p95']:.1f} | {result['n']} ({result['failures']}) |")
-    async with httpx.AsyncClient(base_url=base_url + "/api/v1", headers={"Authorization": f"Token {token}"},
-                                 timeout=120, limits=limits) as client:
+            rows.append(
+                f"| floor (GET /healthz) | {concurrency} | {result['rps']:.1f} | {result['p50']:.1f} "
+                f"| {result['p95']:.1f} | {result['n']} ({result['failures']}) |"
+            )
+    async with httpx.AsyncClient(
+        base_url=base_url + "/api/v1", headers={"Authorization": f"Token {token}"}, timeout=120, limits=limits
+    ) as client:
         for concurrency in args.clients:
             count = max(args.requests, concurrency * 4)
             conversations = await create_conversations(client, count)
-            requests = [("POST", f"/conversations/{conversation}/messages/", {"content": "Hello there!"})
-                        for conversation in conversations]
+            requests = [
+                ("POST", f"/conversations/{conversation}/messages/", {"content": "Hello there!"})
+                for conversation in conversations
+            ]
             result = await run_load(client, requests, concurrency, expect=202)
             results["submit", concurrency] = result
-            rows.append(f"| submit job (POST messages) | {concurrency} | {result['rps']:.1f} | {result['p50']:.1f} "
-                        f"| {result['p95']:.1f} | {result['n']} ({result['failures']}) |")
+            rows.append(
+                f"| submit job (POST messages) | {concurrency} | {result['rps']:.1f} | {result['p50']:.1f} "
+                f"| {result['p95']:.1f} | {result['n']} ({result['failures']}) |"
+            )
         job_ids = [job["id"] for job in (await client.get("/jobs/", params={"limit": 200})).json()["results"]]
         for concurrency in args.clients:
             count = max(args.requests, concurrency * 4)
             requests = [("GET", f"/jobs/{job_ids[index % len(job_ids)]}/", None) for index in range(count)]
             result = await run_load(client, requests, concurrency, expect=200)
             results["poll", concurrency] = result
-            rows.append(f"| poll job (GET job) | {concurrency} | {result['rps']:.1f} | {result['p50']:.1f} "
-                        f"| {result['p95']:.1f} | {result['n']} ({result['failures']}) |")
+            rows.append(
+                f"| poll job (GET job) | {concurrency} | {result['rps']:.1f} | {result['p50']:.1f} "
+                f"| {result['p95']:.1f} | {result['n']} ({result['failures']}) |"
+            )
         truncate_jobs()
         rows += ["", *target_rows(results, max(args.clients))]
         if not args.workers:
             return rows
 
-        header = (f"| End to end ({args.jobs} jobs, max_new_tokens {args.max_new_tokens}, batch size "
-                  f"{args.batch_size}) | Worker processes | Jobs/minute | Generated tokens/s | Wall s "
-                  "| p50 job latency s | Succeeded |")
+        header = (
+            f"| End to end ({args.jobs} jobs, max_new_tokens {args.max_new_tokens}, batch size "
+            f"{args.batch_size}) | Worker processes | Jobs/minute | Generated tokens/s | Wall s "
+            "| p50 job latency s | Succeeded |"
+        )
         rows += ["", header, "|---|---:|---:|---:|---:|---:|---:|"]
         for workers in args.workers:
             names = [f"bench{index + 1}" for index in range(workers)]
             for name in names:
                 processes.start_worker(name)
             result = await end_to_end(client, args.jobs, args.max_new_tokens)
-            rows.append(f"| jobs submitted at once | {workers} | {result['jobs_per_minute']:.1f} "
-                        f"| {result['tokens_per_second']:.1f} | {result['seconds']:.1f} "
-                        f"| {result['latency_p50']:.1f} | {result['succeeded']}/{args.jobs} |")
+            rows.append(
+                f"| jobs submitted at once | {workers} | {result['jobs_per_minute']:.1f} "
+                f"| {result['tokens_per_second']:.1f} | {result['seconds']:.1f} "
+                f"| {result['latency_p50']:.1f} | {result['succeeded']}/{args.jobs} |"
+            )
             for name in names:
                 processes.stop(name)
             truncate_jobs()
@@ -251,37 +302,69 @@ def target_rows(results: dict[tuple[str, int], dict[str, float]], clients: int) 
     checks = [
         (f"job GET requests/s at {clients} clients", ">= 300", poll["rps"], poll["rps"] >= 300),
         (f"job GET p95 ms at {clients} clients", "<= 100", poll["p95"], poll["p95"] <= 100),
-        (f"job GET / floor at {clients} clients", ">= 0.5x", poll["rps"] / floor["rps"],
-         poll["rps"] >= 0.5 * floor["rps"]),
+        (
+            f"job GET / floor at {clients} clients",
+            ">= 0.5x",
+            poll["rps"] / floor["rps"],
+            poll["rps"] >= 0.5 * floor["rps"],
+        ),
         (f"submission requests/s at {clients} clients", ">= 150", submit["rps"], submit["rps"] >= 150),
         (f"submission p95 ms at {clients} clients", "<= 150", submit["p95"], submit["p95"] <= 150),
-        (f"non-2xx answers at {clients} clients", "0", poll["failures"] + submit["failures"],
-         poll["failures"] + submit["failures"] == 0),
+        (
+            f"non-2xx answers at {clients} clients",
+            "0",
+            poll["failures"] + submit["failures"],
+            poll["failures"] + submit["failures"] == 0,
+        ),
     ]
-    return ["| Target | Wanted | Measured | |", "|---|---|---:|---|",
-            *(f"| {name} | {wanted} | {value:.2f} | {'PASS' if met else 'MISS'} |"
-              for name, wanted, value, met in checks)]
+    return [
+        "| Target | Wanted | Measured | |",
+        "|---|---|---:|---|",
+        *(f"| {name} | {wanted} | {value:.2f} | {'PASS' if met else 'MISS'} |" for name, wanted, value, met in checks),
+    ]
 
 
 def web_command(server: str, port: int, web_workers: int) -> tuple[list[str], dict[str, str]]:
     if server == "uvicorn":
-        return [PY, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-                "--log-level", "warning", "--no-access-log"], {}
+        return [
+            PY,
+            "-m",
+            "uvicorn",
+            "config.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ], {}
     return [PY, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.asgi:application", "--log-level", "warning"], {
-        "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(web_workers)}
+        "BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": str(web_workers),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--requests", type=int, default=200, help="requests per load level (at least 4/client)")
-    parser.add_argument("--workers", type=int, nargs="*", default=[1, 2],
-                        help="worker processes of the end-to-end runs (none: skip them)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="*",
+        default=[1, 2],
+        help="worker processes of the end-to-end runs (none: skip them)",
+    )
     parser.add_argument("--jobs", type=int, default=8, help="jobs in the end-to-end run")
     parser.add_argument("--max-new-tokens", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=4, help="GENERATION_BATCH_SIZE of the workers")
-    parser.add_argument("--server", choices=["gunicorn", "uvicorn"], default="gunicorn",
-                        help="gunicorn + uvicorn workers with the pool (production), or one uvicorn process without")
+    parser.add_argument(
+        "--server",
+        choices=["gunicorn", "uvicorn"],
+        default="gunicorn",
+        help="gunicorn + uvicorn workers with the pool (production), or one uvicorn process without",
+    )
     parser.add_argument("--web-workers", type=int, default=os.cpu_count() or 1, help="gunicorn worker processes")
     args = parser.parse_args()
 
@@ -291,8 +374,14 @@ def main() -> None:
     logs = ROOT / "var" / "bench"
     logs.mkdir(parents=True, exist_ok=True)
     subprocess.run([PY, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
-    token = subprocess.run([PY, "manage.py", "createuser", "bench", "--exists-ok", "--token-only"], cwd=ROOT, env=env,
-                           check=True, capture_output=True, text=True).stdout.strip()
+    token = subprocess.run(
+        [PY, "manage.py", "createuser", "bench", "--exists-ok", "--token-only"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     truncate_jobs()
     processes = Processes(env, logs)
     port = free_port()
@@ -316,10 +405,15 @@ def main() -> None:
     finally:
         processes.stop_all()
         truncate_jobs()
-    shape = ("uvicorn (1 process, a connection per request)" if args.server == "uvicorn" else
-             f"gunicorn + {args.web_workers} uvicorn workers, PostgreSQL pool")
-    print(f"\nServer: {shape} on {base_url}; CPU cores: {os.cpu_count()}; "
-          f"load average before: {load_before:.1f}, at the end: {os.getloadavg()[0]:.1f}\n")
+    shape = (
+        "uvicorn (1 process, a connection per request)"
+        if args.server == "uvicorn"
+        else f"gunicorn + {args.web_workers} uvicorn workers, PostgreSQL pool"
+    )
+    print(
+        f"\nServer: {shape} on {base_url}; CPU cores: {os.cpu_count()}; "
+        f"load average before: {load_before:.1f}, at the end: {os.getloadavg()[0]:.1f}\n"
+    )
     print("\n".join(rows))
 
 

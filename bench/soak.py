@@ -12,6 +12,7 @@ the last (under 10% wanted).
 
   .venv/bin/python -m bench.soak --minutes 5
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,12 @@ FINISHED = {"succeeded", "failed", "cancelled"}
 
 def soak_env(batch_size: int) -> dict[str, str]:
     env = stack_env(batch_size, "gunicorn")
-    env.update(DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DATABASE}", REDIS_URL=REDIS_URL,
-               CELERY_BROKER_URL=REDIS_URL, CACHE_KEY_PREFIX="principled-soak")
+    env.update(
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
+        REDIS_URL=REDIS_URL,
+        CELERY_BROKER_URL=REDIS_URL,
+        CACHE_KEY_PREFIX="principled-soak",
+    )
     return env
 
 
@@ -104,8 +109,9 @@ class Soak:
 
     async def stream(self, job_id: str) -> None:
         try:
-            async with self.client.stream("GET", f"/jobs/{job_id}/stream/",
-                                          headers={"Accept": "text/event-stream"}) as response:
+            async with self.client.stream(
+                "GET", f"/jobs/{job_id}/stream/", headers={"Accept": "text/event-stream"}
+            ) as response:
                 self.statuses[response.status_code] += 1
                 if response.status_code >= 500:
                     self.errors.append(f"stream {job_id}: {response.status_code}")
@@ -124,9 +130,13 @@ class Soak:
                 await asyncio.sleep(1)
                 continue
             submitted = await self.request(
-                "POST", f"/conversations/{conversation.json()['id']}/messages/",
-                json={"content": f"Client {index}: give me one tip for sleeping well.",
-                      "settings": {"max_new_tokens": self.max_new_tokens}})
+                "POST",
+                f"/conversations/{conversation.json()['id']}/messages/",
+                json={
+                    "content": f"Client {index}: give me one tip for sleeping well.",
+                    "settings": {"max_new_tokens": self.max_new_tokens},
+                },
+            )
             if submitted is None or submitted.status_code not in (200, 202):
                 await asyncio.sleep(1)
                 continue
@@ -146,8 +156,9 @@ class Soak:
 
 async def run(args: argparse.Namespace, base_url: str, token: str, pids: dict[str, int]) -> dict:
     limits = httpx.Limits(max_connections=args.clients * 2, max_keepalive_connections=args.clients * 2)
-    async with httpx.AsyncClient(base_url=base_url + "/api/v1", headers={"Authorization": f"Token {token}"},
-                                 timeout=180, limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=base_url + "/api/v1", headers={"Authorization": f"Token {token}"}, timeout=180, limits=limits
+    ) as client:
         started = time.monotonic()
         soak = Soak(client, started + args.minutes * 60, args.max_new_tokens, args.seed)
         memory: list[tuple[float, float, float]] = []
@@ -174,16 +185,24 @@ async def run(args: argparse.Namespace, base_url: str, token: str, pids: dict[st
                 unfinished.append(job_id)
             if job["status"] == "failed" and not (job["error"] or {}).get("code"):
                 failed_without_reason += 1
-        return {"soak": soak, "memory": memory, "endings": endings, "unfinished": unfinished,
-                "failed_without_reason": failed_without_reason, "drain_seconds": time.monotonic() - drained,
-                "seconds": drained - started}
+        return {
+            "soak": soak,
+            "memory": memory,
+            "endings": endings,
+            "unfinished": unfinished,
+            "failed_without_reason": failed_without_reason,
+            "drain_seconds": time.monotonic() - drained,
+            "seconds": drained - started,
+        }
 
 
 def report(result: dict, args: argparse.Namespace) -> list[str]:
     soak, memory = result["soak"], result["memory"]
     warm = [sample for sample in memory if sample[0] >= args.warmup_seconds] or memory
-    growth = {name: (warm[-1][column] - warm[0][column]) / warm[0][column] * 100
-              for column, name in ((1, "web"), (2, "worker"))}
+    growth = {
+        name: (warm[-1][column] - warm[0][column]) / warm[0][column] * 100
+        for column, name in ((1, "web"), (2, "worker"))
+    }
     server_errors = sum(count for status, count in soak.statuses.items() if status >= 500)
     lost = len(result["unfinished"]) + result["failed_without_reason"]
     rows = [
@@ -230,15 +249,23 @@ def main() -> None:
     logs = ROOT / "var" / "soak"
     logs.mkdir(parents=True, exist_ok=True)
     subprocess.run([PY, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
-    token = subprocess.run([PY, "manage.py", "createuser", "soak", "--exists-ok", "--token-only"], cwd=ROOT,
-                           env=env, check=True, capture_output=True, text=True).stdout.strip()
+    token = subprocess.run(
+        [PY, "manage.py", "createuser", "soak", "--exists-ok", "--token-only"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     processes = Processes(env, logs)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     try:
         processes.env = {**env, "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(args.web_workers)}
-        processes.start("web", [PY, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.asgi:application",
-                                "--log-level", "warning"])
+        processes.start(
+            "web",
+            [PY, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.asgi:application", "--log-level", "warning"],
+        )
         processes.env = env
         processes.start_worker("soak1")
         deadline = time.monotonic() + 60
@@ -255,8 +282,10 @@ def main() -> None:
         result = asyncio.run(run(args, base_url, token, pids))
     finally:
         processes.stop_all()
-    print(f"\nServer: gunicorn + {args.web_workers} uvicorn workers, 1 Celery worker (batch size {args.batch_size}); "
-          f"CPU cores: {os.cpu_count()}; load average at the end: {os.getloadavg()[0]:.1f}\n")
+    print(
+        f"\nServer: gunicorn + {args.web_workers} uvicorn workers, 1 Celery worker (batch size {args.batch_size}); "
+        f"CPU cores: {os.cpu_count()}; load average at the end: {os.getloadavg()[0]:.1f}\n"
+    )
     print("\n".join(report(result, args)))
 
 

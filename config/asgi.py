@@ -1,4 +1,5 @@
 """ASGI entry point (uvicorn), used for streaming responses."""
+
 import os
 
 from django.core.asgi import get_asgi_application

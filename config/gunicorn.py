@@ -5,6 +5,7 @@ default (`WEB_CONCURRENCY` overrides), bound to `BIND` (default 127.0.0.1:8000).
 Each worker process holds its own PostgreSQL pool (config/settings.py, DB_POOL_MAX_SIZE), so the database sees at
 most workers x pool size connections. The workers share a folder for the Prometheus metrics (config/metrics.py).
 """
+
 import os
 import shutil
 import tempfile

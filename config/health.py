@@ -1,4 +1,5 @@
 """Liveness (/healthz: the process answers) and readiness (/readyz: PostgreSQL and Redis answer). No auth."""
+
 from __future__ import annotations
 
 import redis

@@ -3,6 +3,7 @@
 Embedded default: with no DATABASE_URL and no broker configured, the service runs on one machine with a
 SQLite file and generation jobs run in-process, so a newcomer gets an aligned reply at once.
 """
+
 from pathlib import Path
 
 import environ
@@ -100,11 +101,13 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded mode holds a few concurrent clients: WAL lets readers run beside the one writer, writers wait
     # for the lock (busy timeout) instead of failing with "database is locked", and IMMEDIATE transactions take
     # the write lock at BEGIN, so a transaction that reads then writes never dies on a lock upgrade.
-    DATABASES["default"].setdefault("OPTIONS", {}).update({
-        "timeout": env.float("SQLITE_BUSY_TIMEOUT_SECONDS", default=30.0),
-        "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    })
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": env.float("SQLITE_BUSY_TIMEOUT_SECONDS", default=30.0),
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, cache, Celery ------------------------------------------------------------------------------
@@ -181,8 +184,7 @@ REST_KNOX = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Principled API",
-    "DESCRIPTION": "Personalised assistant replies aligned to each user's preference principles "
-    "with Linear Alignment.",
+    "DESCRIPTION": "Personalised assistant replies aligned to each user's preference principles with Linear Alignment.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -1,4 +1,5 @@
 """Settings for the test suite: the real settings with a fixed secret key when none is given, no connection pool."""
+
 import os
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")

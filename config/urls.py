@@ -1,4 +1,5 @@
 """Root URL configuration: admin, health, metrics, OpenAPI (schema, Swagger UI, ReDoc), and the versioned API."""
+
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView

@@ -2,6 +2,7 @@
 
 Login attempts are throttled per client address (scope "login") so passwords cannot be guessed at speed.
 """
+
 from __future__ import annotations
 
 from django.contrib.auth import authenticate

@@ -4,6 +4,7 @@ knox checks, on every request, the expiry of every other token the user holds (a
 user's devices). Tokens here never expire (REST_KNOX["TOKEN_TTL"] is None), so that scan finds nothing; this class
 checks the presented token's own expiry only, and still refuses (and deletes) an expired one.
 """
+
 from __future__ import annotations
 
 from django.utils import timezone
@@ -31,5 +32,6 @@ class TokenScheme(OpenApiAuthenticationExtension):
     name = "knoxApiToken"
 
     def get_security_definition(self, auto_schema):
-        return build_bearer_security_scheme_object(header_name="Authorization",
-                                                   token_prefix=knox_settings.AUTH_HEADER_PREFIX)
+        return build_bearer_security_scheme_object(
+            header_name="Authorization", token_prefix=knox_settings.AUTH_HEADER_PREFIX
+        )

@@ -4,6 +4,7 @@ A request holds its database connection until it ends. For a Server-Sent Events 
 web process has a small pool (DB_POOL_MAX_SIZE): a few open streams would hold every connection and the next
 requests would time out waiting for one. Long requests give the connection back between their reads.
 """
+
 from __future__ import annotations
 
 from django.db import connection

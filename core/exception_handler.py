@@ -3,6 +3,7 @@
 Holds the one mapping of the domain errors (core.exceptions) to HTTP statuses, the DRF exception handler, the
 Django-level handlers (400/403/404/500, CSRF failure).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

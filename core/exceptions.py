@@ -3,6 +3,7 @@
 They say what went wrong (a code, a message, the fields concerned) and carry no HTTP status: the one exception
 handler (core.exception_handler) maps each kind to its status and the JSON error body.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

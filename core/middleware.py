@@ -1,4 +1,5 @@
 """Request guards that run before any view or parser, and the JSON 404 of the API's path prefixes."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

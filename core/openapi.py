@@ -1,5 +1,6 @@
 """OpenAPI pieces shared by every API: the error body, its documented responses, and the schema class that adds
 the responses every operation can give whatever its view says (REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"])."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -85,8 +86,11 @@ class AutoSchema(SpectacularAutoSchema):
 
     def _get_serializer_field_meta(self, field: Any, direction: str) -> dict[str, Any]:
         meta = super()._get_serializer_field_meta(field, direction)
-        if direction == "request" and isinstance(field, serializers.CharField) and not field.read_only and not (
-            isinstance(field, serializers.ChoiceField)
+        if (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
+            and not field.read_only
+            and not (isinstance(field, serializers.ChoiceField))
         ):
             if field.allow_blank:
                 meta["pattern"] = NO_NUL_PATTERN
@@ -110,6 +114,8 @@ class AutoSchema(SpectacularAutoSchema):
             if str(code) in responses:
                 continue
             responses[str(code)] = self._get_response_for_code(
-                OpenApiResponse(ErrorSerializer, description=description), str(code), direction=direction,
+                OpenApiResponse(ErrorSerializer, description=description),
+                str(code),
+                direction=direction,
             )
         return dict(sorted(responses.items()))

@@ -4,6 +4,7 @@ DRF's LimitOffsetPagination ignores a value it cannot read (``?offset=null`` lis
 or offset that is not an integer (or a limit under 1, an offset under 0) is a 400 naming the parameter. A larger
 limit than the ceiling is capped, an offset past any table is clamped (an empty page).
 """
+
 from __future__ import annotations
 
 import re

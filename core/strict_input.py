@@ -3,6 +3,7 @@
 DRF's defaults coerce (``"1.5"`` -> 1.5, ``1`` -> ``"1"``, ``"yes"`` -> True) and drop unknown keys silently;
 an API client then never learns it misspelt a field. These refuse both with a 400 naming the field.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

@@ -3,6 +3,7 @@
 Every write goes through preferences.services so the version history stays complete; nothing is deleted
 (deleting a principle means deactivating it). Only staff can log in (Django admin's own rule).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -58,8 +59,14 @@ class PrincipleAdminForm(forms.ModelForm):
         return cleaned
 
 
-def _apply(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet,
-           action: Callable[[Any], object], verb: str, noun: str) -> None:
+def _apply(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet,
+    action: Callable[[Any], object],
+    verb: str,
+    noun: str,
+) -> None:
     """Run a service on each selected object; report how many it did and why it refused the others."""
     done, refused = 0, []
     for item in queryset:
@@ -75,14 +82,26 @@ def _apply(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySe
 
 @admin.action(description="Activate selected principles (records a new version)")
 def activate_principles(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-    _apply(modeladmin, request, queryset, lambda p: principle_activate(principle=p, actor=request.user),
-           "Activated", "principle")
+    _apply(
+        modeladmin,
+        request,
+        queryset,
+        lambda p: principle_activate(principle=p, actor=request.user),
+        "Activated",
+        "principle",
+    )
 
 
 @admin.action(description="Deactivate selected principles (records a new version)")
 def deactivate_principles(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-    _apply(modeladmin, request, queryset, lambda p: principle_deactivate(principle=p, actor=request.user),
-           "Deactivated", "principle")
+    _apply(
+        modeladmin,
+        request,
+        queryset,
+        lambda p: principle_deactivate(principle=p, actor=request.user),
+        "Deactivated",
+        "principle",
+    )
 
 
 @admin.register(Principle)
@@ -167,8 +186,14 @@ class PrincipledUserAdmin(UserAdmin):
 
 @admin.action(description="Accept selected suggestions (as the user would: a new principle or version)")
 def accept_suggestions(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-    _apply(modeladmin, request, queryset, lambda s: suggestion_accept(suggestion=s, actor=request.user),
-           "Accepted", "suggestion")
+    _apply(
+        modeladmin,
+        request,
+        queryset,
+        lambda s: suggestion_accept(suggestion=s, actor=request.user),
+        "Accepted",
+        "suggestion",
+    )
 
 
 @admin.action(description="Reject selected suggestions (the same evidence is not proposed again)")
@@ -185,8 +210,21 @@ class SuggestionAdmin(admin.ModelAdmin):
     search_fields = ("owner__username", "text", "rationale")
     list_select_related = ("owner", "principle")
     actions = [accept_suggestions, reject_suggestions]
-    fields = ("owner", "kind", "status", "principle", "text", "weight", "rule", "rationale", "feedback_ids",
-              "evidence_key", "created_at", "updated_at", "decided_at")
+    fields = (
+        "owner",
+        "kind",
+        "status",
+        "principle",
+        "text",
+        "weight",
+        "rule",
+        "rationale",
+        "feedback_ids",
+        "evidence_key",
+        "created_at",
+        "updated_at",
+        "decided_at",
+    )
     readonly_fields = fields
 
     @admin.display(description="text")
@@ -216,8 +254,9 @@ class SteeringProfileAdmin(admin.ModelAdmin):
 
     @admin.display(description="arms (alpha: up/down)")
     def arms(self, profile: SteeringProfile) -> str:
-        return ", ".join(f"{arm['alpha']:g}: {arm['ups']}/{arm['downs']}"
-                         for arm in steering_summary(user=profile.owner)["arms"])
+        return ", ".join(
+            f"{arm['alpha']:g}: {arm['ups']}/{arm['downs']}" for arm in steering_summary(user=profile.owner)["arms"]
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -1,4 +1,5 @@
 """Thin REST views for a user's principles: parse and validate, call a selector or service, serialise."""
+
 from __future__ import annotations
 
 import json
@@ -53,31 +54,45 @@ def _rule_schema(kind: str, **value: object) -> dict:
     properties: dict = {"type": {"type": "string", "enum": [kind]}}
     if value:
         properties["value"] = value
-    return {"type": "object", "additionalProperties": False, "properties": properties,
-            "required": ["type", "value"] if value else ["type"]}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": properties,
+        "required": ["type", "value"] if value else ["type"],
+    }
 
 
 RULE_TEXT = {"type": "string", "maxLength": MAX_RULE_TEXT, "pattern": NOT_BLANK_PATTERN}
 RULE_COUNT = {"type": "integer", "minimum": 1, "maximum": MAX_COUNT}
-RULE_TEXTS = {"oneOf": [RULE_TEXT, {"type": "array", "items": RULE_TEXT, "minItems": 1,
-                                     "maxItems": MAX_FORBIDDEN_VALUES}]}
+RULE_TEXTS = {
+    "oneOf": [RULE_TEXT, {"type": "array", "items": RULE_TEXT, "minItems": 1, "maxItems": MAX_FORBIDDEN_VALUES}]
+}
 FORBIDDEN_SCHEMA = _rule_schema("forbidden", **RULE_TEXTS)
 FORBIDDEN_SCHEMA["properties"]["ignore_case"] = {"type": "boolean", "default": True}
-RULE_SCHEMA = {"oneOf": [
-    FORBIDDEN_SCHEMA,
-    _rule_schema("casing", type="string", enum=["lower", "upper"]),
-    _rule_schema("opening", **RULE_TEXT),
-    _rule_schema("closing", **RULE_TEXT),
-    _rule_schema("max_words", **RULE_COUNT),
-    _rule_schema("max_sentences", **RULE_COUNT),
-    _rule_schema("list_style", type="string", enum=["bullets", "none"]),
-    _rule_schema("no_emoji"),
-]}
+RULE_SCHEMA = {
+    "oneOf": [
+        FORBIDDEN_SCHEMA,
+        _rule_schema("casing", type="string", enum=["lower", "upper"]),
+        _rule_schema("opening", **RULE_TEXT),
+        _rule_schema("closing", **RULE_TEXT),
+        _rule_schema("max_words", **RULE_COUNT),
+        _rule_schema("max_sentences", **RULE_COUNT),
+        _rule_schema("list_style", type="string", enum=["bullets", "none"]),
+        _rule_schema("no_emoji"),
+    ]
+}
 
 
-@extend_schema_field({"type": "array", "items": RULE_SCHEMA, "description": (
-    "Rules decoding keeps exactly, in their JSON form (docs/engine.md). At most one rule of each type other "
-    "than `forbidden`, and a set that no reply could keep (an opening with a forbidden word) is refused.")})
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": RULE_SCHEMA,
+        "description": (
+            "Rules decoding keeps exactly, in their JSON form (docs/engine.md). At most one rule of each type other "
+            "than `forbidden`, and a set that no reply could keep (an opening with a forbidden word) is refused."
+        ),
+    }
+)
 class RulesField(serializers.Field):
     """A list of rules in their JSON form; each rule and the set are validated by the engine's own parser."""
 
@@ -88,7 +103,7 @@ class RulesField(serializers.Field):
         try:
             return rules_validate(data)
         except ApplicationError as exc:
-            (path, messages), = exc.fields.items()
+            ((path, messages),) = exc.fields.items()
             detail: object = messages
             for part in reversed(path.split(".")[1:]):
                 detail = {part: detail}
@@ -106,8 +121,10 @@ class PrincipleOutputSerializer(serializers.Serializer):
     active = serializers.BooleanField()
     rules = RulesField(help_text="Explicit rules ([]: none).")
     rule_recognition = serializers.BooleanField(help_text="Without explicit rules, rules are read from the text.")
-    enforced_as = RulesField(help_text="The rules decoding keeps exactly for this principle: the explicit ones, "
-                             "else the ones recognised from its text; [] means steered by Linear Alignment only.")
+    enforced_as = RulesField(
+        help_text="The rules decoding keeps exactly for this principle: the explicit ones, "
+        "else the ones recognised from its text; [] means steered by Linear Alignment only."
+    )
     position = serializers.IntegerField()
     version = serializers.IntegerField(help_text="Number of the current version.")
     created_at = serializers.DateTimeField()
@@ -126,8 +143,11 @@ class PrincipleVersionOutputSerializer(serializers.Serializer):
     enforced_as = RulesField()
     created_at = serializers.DateTimeField()
     created_by = serializers.CharField(source="created_by.username", allow_null=True)
-    suggestion = serializers.IntegerField(source="suggestion_id", allow_null=True,
-                                          help_text="The accepted suggestion this version came from (null: written).")
+    suggestion = serializers.IntegerField(
+        source="suggestion_id",
+        allow_null=True,
+        help_text="The accepted suggestion this version came from (null: written).",
+    )
 
 
 class PrincipleInputSerializer(StrictInputSerializer):
@@ -135,13 +155,22 @@ class PrincipleInputSerializer(StrictInputSerializer):
 
     text = StrictCharField(max_length=limits.TEXT_MAX_LENGTH, help_text="1..2000 characters, trimmed.")
     title = StrictCharField(max_length=limits.TITLE_MAX_LENGTH, allow_blank=True, default="")
-    weight = StrictFloatField(min_value=limits.WEIGHT_MIN, max_value=limits.WEIGHT_MAX, default=limits.WEIGHT_DEFAULT,
-                              help_text=limits.WEIGHT_HELP)
+    weight = StrictFloatField(
+        min_value=limits.WEIGHT_MIN,
+        max_value=limits.WEIGHT_MAX,
+        default=limits.WEIGHT_DEFAULT,
+        help_text=limits.WEIGHT_HELP,
+    )
     active = StrictBooleanField(default=True)
-    rules = RulesField(required=False, default=list,
-                       help_text="Rules to keep exactly (replaces recognition for this principle); default [].")
-    rule_recognition = StrictBooleanField(default=True, help_text="Read rules from the text when there are "
-                                          "no explicit ones (default true; false: steered only).")
+    rules = RulesField(
+        required=False,
+        default=list,
+        help_text="Rules to keep exactly (replaces recognition for this principle); default [].",
+    )
+    rule_recognition = StrictBooleanField(
+        default=True,
+        help_text="Read rules from the text when there are no explicit ones (default true; false: steered only).",
+    )
     position = StrictIntegerField(
         min_value=0, max_value=limits.POSITION_MAX, required=False, help_text="Default: after the last one."
     )

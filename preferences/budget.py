@@ -14,6 +14,7 @@ English, so the estimate errs on the side of counting more. The default budget, 
 SmolLM2's 8192-token window. A prompt that still does not fit (a very long conversation) is refused by the engine,
 and the client gets a 400 with the reason.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,7 +38,12 @@ def _applied_tokens(*, text: str, weight: float, active: bool) -> int:
 
 
 def principle_budget_check(
-    *, owner_id: int, text: str, weight: float, active: bool, principle_id: int | None = None,
+    *,
+    owner_id: int,
+    text: str,
+    weight: float,
+    active: bool,
+    principle_id: int | None = None,
 ) -> None:
     """Refuse (409) a write that would leave the owner's applied principles over the token budget.
 
@@ -58,6 +64,7 @@ def principle_budget_check(
             f"Your active principles would take about {after} tokens of the model's window; the principle token "
             f"budget is {budget} tokens. Shorten or deactivate a principle first.",
             code="principle_token_budget",
-            fields={"text": [f"Active principles may take at most {budget} tokens in all (about {after} with "
-                             "this one)."]},
+            fields={
+                "text": [f"Active principles may take at most {budget} tokens in all (about {after} with this one)."]
+            },
         )

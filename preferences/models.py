@@ -4,6 +4,7 @@
 ``PrincipleVersion`` (numbered 1, 2, ...), so a generated reply can record exactly which versions it used.
 Writes go through ``preferences.services``.
 """
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -34,10 +35,12 @@ class Principle(models.Model):
         help_text="Steering strength multiplier, 0..5.",
     )
     active = models.BooleanField(default=True)
-    rules = models.JSONField(default=list, blank=True,
-                             help_text="Explicit rules decoding keeps exactly (JSON form: docs/engine.md).")
+    rules = models.JSONField(
+        default=list, blank=True, help_text="Explicit rules decoding keeps exactly (JSON form: docs/engine.md)."
+    )
     rule_recognition = models.BooleanField(
-        default=True, help_text="Without explicit rules, read rules from the text (off: steered only).")
+        default=True, help_text="Without explicit rules, read rules from the text (off: steered only)."
+    )
     position = models.PositiveIntegerField(
         default=0, validators=[MaxValueValidator(POSITION_MAX)], help_text="Ordering among the owner's principles."
     )
@@ -88,7 +91,11 @@ class PrincipleVersion(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     suggestion = models.ForeignKey(
-        "Suggestion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        "Suggestion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         help_text="The accepted suggestion this version came from (empty: the user wrote it).",
     )
 
@@ -125,7 +132,11 @@ class Suggestion(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="suggestions")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     principle = models.ForeignKey(
-        Principle, null=True, blank=True, on_delete=models.CASCADE, related_name="suggestions",
+        Principle,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="suggestions",
         help_text="The principle it changes (empty for a new principle).",
     )
     text = models.TextField(blank=True, help_text="The proposed principle text (new or edited principle).")
@@ -143,8 +154,11 @@ class Suggestion(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["owner", "status", "-created_at"], name="suggestion_owner_status")]
         constraints = [
-            models.UniqueConstraint(fields=["owner", "evidence_key"], condition=models.Q(status="pending"),
-                                    name="suggestion_one_pending_per_evidence"),
+            models.UniqueConstraint(
+                fields=["owner", "evidence_key"],
+                condition=models.Q(status="pending"),
+                name="suggestion_one_pending_per_evidence",
+            ),
         ]
 
     def __str__(self) -> str:

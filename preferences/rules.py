@@ -5,6 +5,7 @@ one); without them, and unless the user switched recognition off for it, the eng
 its text. Either way the result, `enforced_as`, is what decoding keeps exactly; an empty list means the
 principle is steered by Linear Alignment only. Rules are versioned with their principle.
 """
+
 from __future__ import annotations
 
 import re
@@ -30,8 +31,9 @@ def rules_validate(data: Any, *, field: str = "rules") -> list[dict[str, Any]]:
             raise InvalidParameterError(field, "must be a list of rules")
         return [parse_rule(item, f"{field}[{index}]").to_dict() for index, item in enumerate(data)]
     except InvalidParameterError as exc:
-        raise ApplicationError(f"Invalid rule: {exc.message}.", code="validation_error",
-                               fields={_client_field(exc.field): [exc.message]}) from None
+        raise ApplicationError(
+            f"Invalid rule: {exc.message}.", code="validation_error", fields={_client_field(exc.field): [exc.message]}
+        ) from None
 
 
 def enforced_rules(*, text: str, rules: Iterable[Mapping[str, Any]] | None, rule_recognition: bool) -> list[dict]:
@@ -44,8 +46,9 @@ def enforced_rules(*, text: str, rules: Iterable[Mapping[str, Any]] | None, rule
     return [rule.to_dict() for rule in recognise_rules(text)]
 
 
-def rules_compatible_with(*, rules: list[dict[str, Any]], others: Iterable[tuple[int, list[dict[str, Any]]]],
-                          field: str = "rules") -> None:
+def rules_compatible_with(
+    *, rules: list[dict[str, Any]], others: Iterable[tuple[int, list[dict[str, Any]]]], field: str = "rules"
+) -> None:
     """Refuse (409, naming the other principle) rules that no reply could keep together, among themselves or with
     the rules of the user's other active principles: every request would then be refused before decoding."""
     if not rules:
@@ -60,5 +63,8 @@ def rules_compatible_with(*, rules: list[dict[str, Any]], others: Iterable[tuple
         position = re.search(r"\[(\d+)\]", exc.field)
         culprit = owners[int(position.group(1))] if position and int(position.group(1)) < len(owners) else None
         where = f" with principle {culprit}" if culprit is not None else ""
-        raise Conflict(f"These rules cannot be kept together{where}: {exc.message}.", code="rule_conflict",
-                       fields={field: [exc.message]}) from None
+        raise Conflict(
+            f"These rules cannot be kept together{where}: {exc.message}.",
+            code="rule_conflict",
+            fields={field: [exc.message]},
+        ) from None

@@ -1,4 +1,5 @@
 """Reads of principles, always scoped to one owner: another user's principle simply does not exist."""
+
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser

@@ -3,6 +3,7 @@
 Every function runs in one transaction and locks what it reads before deciding: the owner row serialises
 the per-user active-principle count, the principle row serialises edits and the If-Match check.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -71,8 +72,13 @@ def _record_version(
 def _check_applied(principle: Principle) -> None:
     """What an active principle must leave possible: rules keepable together, and room for a conversation."""
     _check_rules(principle)
-    principle_budget_check(owner_id=principle.owner_id, text=principle.text, weight=principle.weight,
-                           active=principle.active, principle_id=principle.pk)
+    principle_budget_check(
+        owner_id=principle.owner_id,
+        text=principle.text,
+        weight=principle.weight,
+        active=principle.active,
+        principle_id=principle.pk,
+    )
 
 
 def _check_rules(principle: Principle) -> None:
@@ -110,12 +116,21 @@ def principle_create(
         last = Principle.objects.filter(owner=owner).aggregate(last=Max("position"))["last"]
         position = 0 if last is None else last + 1
         if position > POSITION_MAX:
-            raise LimitExceeded(f"Positions after the last principle are used up (at most {POSITION_MAX}); give a "
-                                "position, or move principles down first.", code="position_limit",
-                                fields={"position": [f"The next position would exceed {POSITION_MAX}."]})
+            raise LimitExceeded(
+                f"Positions after the last principle are used up (at most {POSITION_MAX}); give a "
+                "position, or move principles down first.",
+                code="position_limit",
+                fields={"position": [f"The next position would exceed {POSITION_MAX}."]},
+            )
     principle = Principle(
-        owner=owner, text=text.strip(), title=title.strip(), weight=weight, active=active, position=position,
-        rules=list(rules or []), rule_recognition=rule_recognition,
+        owner=owner,
+        text=text.strip(),
+        title=title.strip(),
+        weight=weight,
+        active=active,
+        position=position,
+        rules=list(rules or []),
+        rule_recognition=rule_recognition,
     )
     _check_applied(principle)
     _record_version(principle=principle, actor=actor or owner, suggestion=suggestion)
@@ -176,7 +191,10 @@ def principle_update(
 
 
 def principle_deactivate(
-    *, principle: Principle, actor: AbstractBaseUser | None, if_match: Sequence[str] | None = None,
+    *,
+    principle: Principle,
+    actor: AbstractBaseUser | None,
+    if_match: Sequence[str] | None = None,
     suggestion: Suggestion | None = None,
 ) -> Principle:
     """Delete from the user's point of view: the principle stops steering replies; its history is kept."""

@@ -1,5 +1,6 @@
 """The user's steering strength: `GET /api/v1/steering/` (mode, alpha in use, the learning state per arm) and
 `PUT` (pin an alpha, or return to learning)."""
+
 from __future__ import annotations
 
 import copy
@@ -30,28 +31,52 @@ class SteeringArmSerializer(serializers.Serializer):
 
 class SteeringOutputSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=SteeringProfile.Mode.choices)
-    alpha = serializers.FloatField(help_text="Pinned: that alpha. Learned: the arm rated best so far (requests "
-                                   "without an alpha draw an arm by Thompson sampling).")
+    alpha = serializers.FloatField(
+        help_text="Pinned: that alpha. Learned: the arm rated best so far (requests "
+        "without an alpha draw an arm by Thompson sampling)."
+    )
     arms = SteeringArmSerializer(many=True)
 
 
 class SteeringInputSerializer(StrictInputSerializer):
     mode = serializers.ChoiceField(choices=SteeringProfile.Mode.choices)
-    alpha = StrictFloatField(required=False, allow_null=True, min_value=0, max_value=MAX_ALPHA,
-                             help_text="With mode pinned only.")
+    alpha = StrictFloatField(
+        required=False, allow_null=True, min_value=0, max_value=MAX_ALPHA, help_text="With mode pinned only."
+    )
 
 
 # The body as a client may send it: pinned needs an alpha, learned takes none.
-STEERING_INPUT_SCHEMA = {"type": "object", "required": ["mode"], "properties": {
-    "mode": {"type": "string", "enum": [choice for choice, _ in SteeringProfile.Mode.choices]},
-    "alpha": {"type": "number", "nullable": True, "minimum": 0, "maximum": MAX_ALPHA,
-              "description": "With mode pinned only."}}, "oneOf": [
-    {"type": "object", "additionalProperties": False, "required": ["mode", "alpha"], "properties": {
-        "mode": {"type": "string", "pattern": f"^{SteeringProfile.Mode.PINNED}$"},
-        "alpha": {"type": "number", "minimum": 0, "maximum": MAX_ALPHA}}},
-    {"type": "object", "additionalProperties": False, "required": ["mode"], "properties": {
-        "mode": {"type": "string", "pattern": f"^{SteeringProfile.Mode.LEARNED}$"}}},
-]}
+STEERING_INPUT_SCHEMA = {
+    "type": "object",
+    "required": ["mode"],
+    "properties": {
+        "mode": {"type": "string", "enum": [choice for choice, _ in SteeringProfile.Mode.choices]},
+        "alpha": {
+            "type": "number",
+            "nullable": True,
+            "minimum": 0,
+            "maximum": MAX_ALPHA,
+            "description": "With mode pinned only.",
+        },
+    },
+    "oneOf": [
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["mode", "alpha"],
+            "properties": {
+                "mode": {"type": "string", "pattern": f"^{SteeringProfile.Mode.PINNED}$"},
+                "alpha": {"type": "number", "minimum": 0, "maximum": MAX_ALPHA},
+            },
+        },
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["mode"],
+            "properties": {"mode": {"type": "string", "pattern": f"^{SteeringProfile.Mode.LEARNED}$"}},
+        },
+    ],
+}
 
 
 class SteeringInputSchema(OpenApiSerializerExtension):
@@ -64,17 +89,26 @@ class SteeringInputSchema(OpenApiSerializerExtension):
 
 
 class SteeringApi(APIView):
-    @extend_schema(operation_id="steering_retrieve", tags=TAGS,
-                   responses={200: SteeringOutputSerializer, **error_responses(401)})
+    @extend_schema(
+        operation_id="steering_retrieve", tags=TAGS, responses={200: SteeringOutputSerializer, **error_responses(401)}
+    )
     def get(self, request: Request) -> Response:
         return Response(SteeringOutputSerializer(steering_summary(user=request.user)).data)
 
-    @extend_schema(operation_id="steering_update", tags=TAGS, request=SteeringInputSerializer,
-                   summary="Pin an alpha, or return to the learned one (ratings are kept)",
-                   responses={200: SteeringOutputSerializer, **error_responses(400, 401)})
+    @extend_schema(
+        operation_id="steering_update",
+        tags=TAGS,
+        request=SteeringInputSerializer,
+        summary="Pin an alpha, or return to the learned one (ratings are kept)",
+        responses={200: SteeringOutputSerializer, **error_responses(400, 401)},
+    )
     def put(self, request: Request) -> Response:
         data = SteeringInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        steering_set(user=request.user, mode=data.validated_data["mode"], alpha=data.validated_data.get("alpha"),
-                     alpha_given="alpha" in request.data)
+        steering_set(
+            user=request.user,
+            mode=data.validated_data["mode"],
+            alpha=data.validated_data.get("alpha"),
+            alpha_given="alpha" in request.data,
+        )
         return Response(SteeringOutputSerializer(steering_summary(user=request.user)).data)

@@ -1,4 +1,5 @@
 """Reads of a user's steering strength: the grid, the per-arm ratings as a learning state, the alpha in use."""
+
 from __future__ import annotations
 
 from typing import Any

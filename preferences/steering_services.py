@@ -6,6 +6,7 @@ among very different strengths; instead the user gets the benchmarked default ar
 which must be on the grid) and sampling starts with the first rating. The job records the arm; its rating
 updates that arm; an explicit alpha in a request always wins and teaches nothing.
 """
+
 from __future__ import annotations
 
 import math
@@ -58,23 +59,31 @@ def steering_rating_record(*, user_id: int, arm: float | None, rating: str, step
 
 
 @transaction.atomic
-def steering_set(*, user: AbstractBaseUser, mode: str, alpha: float | None = None,
-                 alpha_given: bool | None = None) -> SteeringProfile:
+def steering_set(
+    *, user: AbstractBaseUser, mode: str, alpha: float | None = None, alpha_given: bool | None = None
+) -> SteeringProfile:
     """Pin an alpha (`mode="pinned"`) or return to learning (`mode="learned"`, no alpha, not even null:
     `alpha_given` says whether the client sent the field); the ratings are kept."""
     profile, _ = SteeringProfile.objects.select_for_update().get_or_create(owner=user)
     if mode == SteeringProfile.Mode.PINNED:
         if alpha is None:
-            raise ApplicationError("A pinned steering strength needs an alpha.", code="validation_error",
-                                   fields={"alpha": ["Required when mode is pinned."]})
+            raise ApplicationError(
+                "A pinned steering strength needs an alpha.",
+                code="validation_error",
+                fields={"alpha": ["Required when mode is pinned."]},
+            )
         profile.mode, profile.pinned_alpha = mode, float(alpha)
     elif mode == SteeringProfile.Mode.LEARNED:
         if alpha is not None or alpha_given:
-            raise ApplicationError("A learned steering strength takes no alpha.", code="validation_error",
-                                   fields={"alpha": ["Only with mode pinned."]})
+            raise ApplicationError(
+                "A learned steering strength takes no alpha.",
+                code="validation_error",
+                fields={"alpha": ["Only with mode pinned."]},
+            )
         profile.mode, profile.pinned_alpha = mode, None
     else:
-        raise ApplicationError(f"Unknown mode {mode!r}.", code="validation_error",
-                               fields={"mode": ["Choose learned or pinned."]})
+        raise ApplicationError(
+            f"Unknown mode {mode!r}.", code="validation_error", fields={"mode": ["Choose learned or pinned."]}
+        )
     profile.save()
     return profile

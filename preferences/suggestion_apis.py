@@ -1,4 +1,5 @@
 """Suggestions from feedback: list them, accept one (it becomes a principle or a new version) or reject it."""
+
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
@@ -22,8 +23,9 @@ TAGS = ["suggestions"]
 class SuggestionOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.ChoiceField(choices=Suggestion.Kind.choices)
-    principle = serializers.IntegerField(source="principle_id", allow_null=True,
-                                         help_text="The principle it changes; null for a new principle.")
+    principle = serializers.IntegerField(
+        source="principle_id", allow_null=True, help_text="The principle it changes; null for a new principle."
+    )
     text = serializers.CharField(allow_null=True, help_text="The proposed text (new or edited principle).")
     weight = serializers.FloatField(allow_null=True, help_text="The proposed weight (weight suggestions).")
     rule = serializers.JSONField(allow_null=True, help_text="The checkable rule the text states, when it is one.")
@@ -51,15 +53,20 @@ def _suggestion_or_404(request: Request, suggestion_id: int) -> Suggestion:
     return suggestion
 
 
-DECIDED = OpenApiResponse(ErrorSerializer, description="Already accepted or rejected, or it would exceed the "
-                          "active-principle limit, or the principle it changes is gone.")
+DECIDED = OpenApiResponse(
+    ErrorSerializer,
+    description="Already accepted or rejected, or it would exceed the "
+    "active-principle limit, or the principle it changes is gone.",
+)
 
 
 class SuggestionListApi(APIView):
     pagination_class = BoundedLimitOffsetPagination
 
     @extend_schema(
-        operation_id="suggestions_list", tags=TAGS, summary="Suggestions for your principles, newest first",
+        operation_id="suggestions_list",
+        tags=TAGS,
+        summary="Suggestions for your principles, newest first",
         parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=[c for c, _ in Suggestion.Status.choices])],
         responses={200: SuggestionOutputSerializer(many=True), **error_responses(400, 401)},
     )
@@ -73,15 +80,20 @@ class SuggestionListApi(APIView):
 
 
 class SuggestionDetailApi(APIView):
-    @extend_schema(operation_id="suggestions_retrieve", tags=TAGS,
-                   responses={200: SuggestionOutputSerializer, **error_responses(401, 404)})
+    @extend_schema(
+        operation_id="suggestions_retrieve",
+        tags=TAGS,
+        responses={200: SuggestionOutputSerializer, **error_responses(401, 404)},
+    )
     def get(self, request: Request, suggestion_id: int) -> Response:
         return Response(SuggestionOutputSerializer(_suggestion_or_404(request, suggestion_id)).data)
 
 
 class SuggestionAcceptApi(APIView):
     @extend_schema(
-        operation_id="suggestions_accept", tags=TAGS, request=None,
+        operation_id="suggestions_accept",
+        tags=TAGS,
+        request=None,
         summary="Accept a suggestion: the principle it creates or changes is returned",
         responses={200: PrincipleOutputSerializer, 409: DECIDED, **error_responses(401, 404)},
     )
@@ -91,9 +103,13 @@ class SuggestionAcceptApi(APIView):
 
 
 class SuggestionRejectApi(APIView):
-    @extend_schema(operation_id="suggestions_reject", tags=TAGS, request=None,
-                   summary="Reject a suggestion (the same evidence is not proposed again)",
-                   responses={200: SuggestionOutputSerializer, 409: DECIDED, **error_responses(401, 404)})
+    @extend_schema(
+        operation_id="suggestions_reject",
+        tags=TAGS,
+        request=None,
+        summary="Reject a suggestion (the same evidence is not proposed again)",
+        responses={200: SuggestionOutputSerializer, 409: DECIDED, **error_responses(401, 404)},
+    )
     def post(self, request: Request, suggestion_id: int) -> Response:
         suggestion = suggestion_reject(suggestion=_suggestion_or_404(request, suggestion_id))
         return Response(SuggestionOutputSerializer(suggestion).data)

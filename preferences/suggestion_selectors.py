@@ -1,4 +1,5 @@
 """Reads of a user's suggestions (always scoped to the owner)."""
+
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser

@@ -4,6 +4,7 @@ Accepting applies the suggestion through the principle services (so the version 
 the rule checks hold as for any edit), and the new version records the suggestion as its source; the rule the
 suggestion measured becomes the principle's explicit rule.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -33,16 +34,25 @@ def suggestions_store(*, user_id: int, drafts: Iterable[SuggestionDraft]) -> lis
     skipped (the unique constraint settles a race between two refinements)."""
     stored = []
     for draft in drafts:
-        if Suggestion.objects.filter(owner_id=user_id, evidence_key=draft.key,
-                                     status__in=[Status.PENDING, Status.REJECTED]).exists():
+        if Suggestion.objects.filter(
+            owner_id=user_id, evidence_key=draft.key, status__in=[Status.PENDING, Status.REJECTED]
+        ).exists():
             continue
         try:
             with transaction.atomic():
-                stored.append(Suggestion.objects.create(
-                    owner_id=user_id, kind=draft.kind, principle_id=draft.principle_id, text=draft.text or "",
-                    weight=draft.weight, rule=draft.rule, rationale=draft.rationale,
-                    feedback_ids=list(draft.feedback_ids), evidence_key=draft.key[:255],
-                ))
+                stored.append(
+                    Suggestion.objects.create(
+                        owner_id=user_id,
+                        kind=draft.kind,
+                        principle_id=draft.principle_id,
+                        text=draft.text or "",
+                        weight=draft.weight,
+                        rule=draft.rule,
+                        rationale=draft.rationale,
+                        feedback_ids=list(draft.feedback_ids),
+                        evidence_key=draft.key[:255],
+                    )
+                )
         except IntegrityError:
             continue
     return stored
@@ -72,14 +82,21 @@ def suggestion_accept(*, suggestion: Suggestion, actor: AbstractBaseUser) -> Sug
     suggestion = _lock_pending(suggestion)
     owner = suggestion.owner
     if suggestion.kind == Kind.NEW_PRINCIPLE:
-        principle = principle_create(owner=owner, text=suggestion.text, actor=actor, suggestion=suggestion,
-                                     rules=_rules_of(suggestion))
+        principle = principle_create(
+            owner=owner, text=suggestion.text, actor=actor, suggestion=suggestion, rules=_rules_of(suggestion)
+        )
     elif suggestion.kind == Kind.EDIT_PRINCIPLE:
-        principle = principle_update(principle=_principle_of(suggestion), actor=actor, text=suggestion.text,
-                                     rules=_rules_of(suggestion), suggestion=suggestion)
+        principle = principle_update(
+            principle=_principle_of(suggestion),
+            actor=actor,
+            text=suggestion.text,
+            rules=_rules_of(suggestion),
+            suggestion=suggestion,
+        )
     elif suggestion.kind == Kind.WEIGHT:
-        principle = principle_update(principle=_principle_of(suggestion), actor=actor, weight=suggestion.weight,
-                                     suggestion=suggestion)
+        principle = principle_update(
+            principle=_principle_of(suggestion), actor=actor, weight=suggestion.weight, suggestion=suggestion
+        )
     else:
         principle = principle_deactivate(principle=_principle_of(suggestion), actor=actor, suggestion=suggestion)
     suggestion.status, suggestion.decided_at = Status.ACCEPTED, timezone.now()

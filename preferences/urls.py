@@ -1,4 +1,5 @@
 """Principle endpoints, mounted under /api/v1/."""
+
 from django.urls import path, register_converter
 
 from preferences import apis, steering_apis, suggestion_apis
@@ -38,9 +39,15 @@ urlpatterns = [
     ),
     path("suggestions/", suggestion_apis.SuggestionListApi.as_view(), name="suggestion-list"),
     path("suggestions/<id:suggestion_id>/", suggestion_apis.SuggestionDetailApi.as_view(), name="suggestion-detail"),
-    path("suggestions/<id:suggestion_id>/accept/", suggestion_apis.SuggestionAcceptApi.as_view(),
-         name="suggestion-accept"),
-    path("suggestions/<id:suggestion_id>/reject/", suggestion_apis.SuggestionRejectApi.as_view(),
-         name="suggestion-reject"),
+    path(
+        "suggestions/<id:suggestion_id>/accept/",
+        suggestion_apis.SuggestionAcceptApi.as_view(),
+        name="suggestion-accept",
+    ),
+    path(
+        "suggestions/<id:suggestion_id>/reject/",
+        suggestion_apis.SuggestionRejectApi.as_view(),
+        name="suggestion-reject",
+    ),
     path("steering/", steering_apis.SteeringApi.as_view(), name="steering"),
 ]

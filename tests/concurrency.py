@@ -1,4 +1,5 @@
 """Run one action from several threads at the same moment, as racing requests would."""
+
 from __future__ import annotations
 
 import threading

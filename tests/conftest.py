@@ -2,6 +2,7 @@
 
 ``auth_client(user)`` returns an APIClient authenticated with a real knox token, exactly as API clients are.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -1,4 +1,5 @@
 """factory_boy factories. Principles are built through the service so they always have version 1."""
+
 from __future__ import annotations
 
 import factory

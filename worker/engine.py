@@ -1,4 +1,5 @@
 """The generation engine of this process: loaded once (on first use or at worker start), then reused."""
+
 import os
 import socket
 

@@ -1,5 +1,6 @@
 """Running a generation job with this process's engine: the boundary between the worker's transport and the
 domain's execution service."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -21,8 +22,9 @@ class _TimeLimitBoundary:
         self._engine = engine
         self.model_id, self.backend, self.device = engine.model_id, engine.backend, engine.device
 
-    def generate_batch(self, requests: Sequence[GenerationRequest], on_delta: Any = None,
-                       should_cancel: Any = None) -> list[GenerationResult]:
+    def generate_batch(
+        self, requests: Sequence[GenerationRequest], on_delta: Any = None, should_cancel: Any = None
+    ) -> list[GenerationResult]:
         try:
             return self._engine.generate_batch(requests, on_delta=on_delta, should_cancel=should_cancel)
         except SoftTimeLimitExceeded as exc:

@@ -3,6 +3,7 @@ Celery tasks run, a sweep thread does celery beat's job, and callbacks are retri
 
 Started on first use; `shutdown()` stops the sweep and the pools (at process exit, and after each test).
 """
+
 from __future__ import annotations
 
 import atexit
@@ -41,14 +42,16 @@ class InProcessRunner:
             if self._generation is None:
                 self._stopping.clear()
                 self._generation = ThreadPoolExecutor(
-                    max_workers=settings.GENERATION_IN_PROCESS_WORKERS, thread_name_prefix="generation")
+                    max_workers=settings.GENERATION_IN_PROCESS_WORKERS, thread_name_prefix="generation"
+                )
                 self._callbacks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="callbacks")
                 self._sweep = threading.Thread(target=self._sweep_until_stopped, name="generation-sweep", daemon=True)
                 self._sweep.start()
             return self._generation, self._callbacks
 
-    def submit(self, function: Callable[..., Any], *, countdown: float = 0, callbacks: bool = False,
-               **kwargs: Any) -> None:
+    def submit(
+        self, function: Callable[..., Any], *, countdown: float = 0, callbacks: bool = False, **kwargs: Any
+    ) -> None:
         generation_pool, callback_pool = self._pools()
         pool = callback_pool if callbacks else generation_pool
 

@@ -1,5 +1,6 @@
 """The adapter the worker registers behind the domain's job-queue port (assistant.job_queue): Celery's queues
 when a broker is configured, the in-process runner in the embedded mode (chosen per call, from settings)."""
+
 from __future__ import annotations
 
 from django.conf import settings

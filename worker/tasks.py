@@ -4,6 +4,7 @@ Queues come from settings: CELERY_TASK_DEFAULT_QUEUE ("generation") and CELERY_T
 
 Messages carry only a job id; the job row in PostgreSQL says what to run and whether it still needs running.
 """
+
 import redis.exceptions
 from celery import shared_task
 from celery.concurrency.prefork import TaskPool as PreforkPool
@@ -35,8 +36,7 @@ def load_engine_in_single_process_worker(sender, **_kwargs) -> None:
         get_engine()
 
 
-@shared_task(autoretry_for=TRANSIENT_ERRORS, retry_backoff=True, retry_backoff_max=60, retry_jitter=True,
-             max_retries=5)
+@shared_task(autoretry_for=TRANSIENT_ERRORS, retry_backoff=True, retry_backoff_max=60, retry_jitter=True, max_retries=5)
 def run_generation_job(job_id: str) -> None:
     """acks_late and reject_on_worker_lost come from settings: a dead worker's message is delivered again."""
     job_run(job_id=job_id)

@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,108 +15,213 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Conversation',
+            name="Conversation",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('title', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='conversations', to=settings.AUTH_USER_MODEL)),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("title", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="conversations",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-updated_at', 'id'],
+                "ordering": ["-updated_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Message',
+            name="Message",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('system', 'System'), ('user', 'User'), ('assistant', 'Assistant')], max_length=16)),
-                ('content', models.TextField()),
-                ('position', models.PositiveIntegerField(help_text='Order of the message in its conversation, from 0.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('conversation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='assistant.conversation')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("system", "System"), ("user", "User"), ("assistant", "Assistant")], max_length=16
+                    ),
+                ),
+                ("content", models.TextField()),
+                (
+                    "position",
+                    models.PositiveIntegerField(help_text="Order of the message in its conversation, from 0."),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="messages",
+                        to="assistant.conversation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['conversation', 'position'],
+                "ordering": ["conversation", "position"],
             },
         ),
         migrations.CreateModel(
-            name='GenerationJob',
+            name="GenerationJob",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('input_messages', models.JSONField(help_text='Messages passed to the engine: [{role, content}].')),
-                ('settings', models.JSONField(default=dict, help_text='GenerationConfig fields used (alpha included).')),
-                ('alpha', models.FloatField()),
-                ('principle_versions', models.JSONField(default=list, help_text='Principle versions applied: [{version_id, principle_id, text, weight}].')),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='queued', max_length=16)),
-                ('cancel_requested', models.BooleanField(default=False)),
-                ('attempts', models.PositiveSmallIntegerField(default=0, help_text='Times a worker claimed this job.')),
-                ('claim_token', models.UUIDField(blank=True, help_text='Set by the claim that owns the run.', null=True)),
-                ('worker_id', models.CharField(blank=True, max_length=200)),
-                ('idempotency_key', models.CharField(blank=True, max_length=255)),
-                ('request_fingerprint', models.CharField(blank=True, max_length=64)),
-                ('callback_url', models.URLField(blank=True, max_length=2000)),
-                ('callback_status', models.CharField(blank=True, choices=[('', 'None'), ('pending', 'Pending'), ('delivered', 'Delivered'), ('failed', 'Failed')], default='', max_length=16)),
-                ('callback_attempts', models.PositiveSmallIntegerField(default=0)),
-                ('model_id', models.CharField(blank=True, max_length=300)),
-                ('backend', models.CharField(blank=True, max_length=32)),
-                ('prompt_tokens', models.PositiveIntegerField(blank=True, null=True)),
-                ('completion_tokens', models.PositiveIntegerField(blank=True, null=True)),
-                ('finish_reason', models.CharField(blank=True, max_length=16)),
-                ('generation_seconds', models.FloatField(blank=True, null=True)),
-                ('timings', models.JSONField(blank=True, default=dict)),
-                ('latency_ms', models.PositiveIntegerField(blank=True, help_text='Submission to finish.', null=True)),
-                ('error_code', models.CharField(blank=True, max_length=64)),
-                ('error_message', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('enqueued_at', models.DateTimeField(blank=True, null=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('conversation', models.ForeignKey(blank=True, help_text='Empty for stateless OpenAI-compatible completions.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='jobs', to='assistant.conversation')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='generation_jobs', to=settings.AUTH_USER_MODEL)),
-                ('user_message', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='job', to='assistant.message')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("input_messages", models.JSONField(help_text="Messages passed to the engine: [{role, content}].")),
+                (
+                    "settings",
+                    models.JSONField(default=dict, help_text="GenerationConfig fields used (alpha included)."),
+                ),
+                ("alpha", models.FloatField()),
+                (
+                    "principle_versions",
+                    models.JSONField(
+                        default=list,
+                        help_text="Principle versions applied: [{version_id, principle_id, text, weight}].",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("cancel_requested", models.BooleanField(default=False)),
+                ("attempts", models.PositiveSmallIntegerField(default=0, help_text="Times a worker claimed this job.")),
+                (
+                    "claim_token",
+                    models.UUIDField(blank=True, help_text="Set by the claim that owns the run.", null=True),
+                ),
+                ("worker_id", models.CharField(blank=True, max_length=200)),
+                ("idempotency_key", models.CharField(blank=True, max_length=255)),
+                ("request_fingerprint", models.CharField(blank=True, max_length=64)),
+                ("callback_url", models.URLField(blank=True, max_length=2000)),
+                (
+                    "callback_status",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("", "None"),
+                            ("pending", "Pending"),
+                            ("delivered", "Delivered"),
+                            ("failed", "Failed"),
+                        ],
+                        default="",
+                        max_length=16,
+                    ),
+                ),
+                ("callback_attempts", models.PositiveSmallIntegerField(default=0)),
+                ("model_id", models.CharField(blank=True, max_length=300)),
+                ("backend", models.CharField(blank=True, max_length=32)),
+                ("prompt_tokens", models.PositiveIntegerField(blank=True, null=True)),
+                ("completion_tokens", models.PositiveIntegerField(blank=True, null=True)),
+                ("finish_reason", models.CharField(blank=True, max_length=16)),
+                ("generation_seconds", models.FloatField(blank=True, null=True)),
+                ("timings", models.JSONField(blank=True, default=dict)),
+                ("latency_ms", models.PositiveIntegerField(blank=True, help_text="Submission to finish.", null=True)),
+                ("error_code", models.CharField(blank=True, max_length=64)),
+                ("error_message", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("enqueued_at", models.DateTimeField(blank=True, null=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty for stateless OpenAI-compatible completions.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="jobs",
+                        to="assistant.conversation",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="generation_jobs",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "user_message",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="job",
+                        to="assistant.message",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Reply',
+            name="Reply",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('content', models.TextField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('job', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='reply', to='assistant.generationjob')),
-                ('message', models.OneToOneField(blank=True, help_text='The assistant message in the conversation; empty for stateless completions.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='reply', to='assistant.message')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("content", models.TextField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "job",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="reply", to="assistant.generationjob"
+                    ),
+                ),
+                (
+                    "message",
+                    models.OneToOneField(
+                        blank=True,
+                        help_text="The assistant message in the conversation; empty for stateless completions.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reply",
+                        to="assistant.message",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'replies',
+                "verbose_name_plural": "replies",
             },
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['owner', '-updated_at'], name='conversation_owner_recent'),
+            model_name="conversation",
+            index=models.Index(fields=["owner", "-updated_at"], name="conversation_owner_recent"),
         ),
         migrations.AddConstraint(
-            model_name='message',
-            constraint=models.UniqueConstraint(fields=('conversation', 'position'), name='message_unique_position'),
+            model_name="message",
+            constraint=models.UniqueConstraint(fields=("conversation", "position"), name="message_unique_position"),
         ),
         migrations.AddIndex(
-            model_name='generationjob',
-            index=models.Index(fields=['status', 'enqueued_at'], name='job_status_enqueued'),
+            model_name="generationjob",
+            index=models.Index(fields=["status", "enqueued_at"], name="job_status_enqueued"),
         ),
         migrations.AddIndex(
-            model_name='generationjob',
-            index=models.Index(fields=['status', 'heartbeat_at'], name='job_status_heartbeat'),
+            model_name="generationjob",
+            index=models.Index(fields=["status", "heartbeat_at"], name="job_status_heartbeat"),
         ),
         migrations.AddIndex(
-            model_name='generationjob',
-            index=models.Index(fields=['owner', '-created_at'], name='job_owner_recent'),
+            model_name="generationjob",
+            index=models.Index(fields=["owner", "-created_at"], name="job_owner_recent"),
         ),
         migrations.AddConstraint(
-            model_name='generationjob',
-            constraint=models.UniqueConstraint(condition=models.Q(('idempotency_key', ''), _negated=True), fields=('owner', 'idempotency_key'), name='job_unique_idempotency_key'),
+            model_name="generationjob",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("idempotency_key", ""), _negated=True),
+                fields=("owner", "idempotency_key"),
+                name="job_unique_idempotency_key",
+            ),
         ),
     ]

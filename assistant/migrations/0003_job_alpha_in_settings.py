@@ -1,4 +1,5 @@
 """A job's alpha is stored once, in `settings` (it was also a column of its own)."""
+
 from django.db import migrations
 
 

@@ -6,41 +6,58 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('assistant', '0003_job_alpha_in_settings'),
+        ("assistant", "0003_job_alpha_in_settings"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='generationjob',
-            name='steering_arm',
-            field=models.FloatField(blank=True, help_text="The arm of the user's learned steering strength this job's alpha came from (null: the request or a pinned alpha set it); the reply's rating teaches that arm.", null=True),
+            model_name="generationjob",
+            name="steering_arm",
+            field=models.FloatField(
+                blank=True,
+                help_text="The arm of the user's learned steering strength this job's alpha came from (null: the request or a pinned alpha set it); the reply's rating teaches that arm.",
+                null=True,
+            ),
         ),
         migrations.CreateModel(
-            name='Feedback',
+            name="Feedback",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rating', models.CharField(blank=True, choices=[('up', 'up'), ('down', 'down')], max_length=4)),
-                ('comment', models.TextField(blank=True)),
-                ('corrected_text', models.TextField(blank=True)),
-                ('tags', models.JSONField(blank=True, default=list)),
-                ('reply_text', models.TextField(help_text='The reply as it was rated.')),
-                ('principle_versions', models.JSONField(default=list)),
-                ('alpha', models.FloatField()),
-                ('steering_arm', models.FloatField(blank=True, null=True)),
-                ('model_id', models.CharField(blank=True, max_length=300)),
-                ('backend', models.CharField(blank=True, max_length=32)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('job', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='feedback', to='assistant.generationjob')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='feedback', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("rating", models.CharField(blank=True, choices=[("up", "up"), ("down", "down")], max_length=4)),
+                ("comment", models.TextField(blank=True)),
+                ("corrected_text", models.TextField(blank=True)),
+                ("tags", models.JSONField(blank=True, default=list)),
+                ("reply_text", models.TextField(help_text="The reply as it was rated.")),
+                ("principle_versions", models.JSONField(default=list)),
+                ("alpha", models.FloatField()),
+                ("steering_arm", models.FloatField(blank=True, null=True)),
+                ("model_id", models.CharField(blank=True, max_length=300)),
+                ("backend", models.CharField(blank=True, max_length=32)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "job",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="feedback",
+                        to="assistant.generationjob",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="feedback",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'feedback',
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['owner', '-created_at'], name='feedback_owner_recent')],
+                "verbose_name_plural": "feedback",
+                "ordering": ["-created_at", "-id"],
+                "indexes": [models.Index(fields=["owner", "-created_at"], name="feedback_owner_recent")],
             },
         ),
     ]

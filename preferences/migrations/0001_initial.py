@@ -9,7 +9,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -18,54 +17,103 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Principle',
+            name="Principle",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(blank=True, default='', max_length=200)),
-                ('text', models.TextField(validators=[django.core.validators.MaxLengthValidator(2000)])),
-                ('weight', models.FloatField(default=1.0, help_text='Steering strength multiplier, 0..5.', validators=[django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(5.0)])),
-                ('active', models.BooleanField(default=True)),
-                ('position', models.PositiveIntegerField(default=0, help_text="Ordering among the owner's principles.", validators=[django.core.validators.MaxValueValidator(1000000)])),
-                ('version', models.PositiveIntegerField(default=0, editable=False, help_text='Number of the current version.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='principles', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("title", models.CharField(blank=True, default="", max_length=200)),
+                ("text", models.TextField(validators=[django.core.validators.MaxLengthValidator(2000)])),
+                (
+                    "weight",
+                    models.FloatField(
+                        default=1.0,
+                        help_text="Steering strength multiplier, 0..5.",
+                        validators=[
+                            django.core.validators.MinValueValidator(0.0),
+                            django.core.validators.MaxValueValidator(5.0),
+                        ],
+                    ),
+                ),
+                ("active", models.BooleanField(default=True)),
+                (
+                    "position",
+                    models.PositiveIntegerField(
+                        default=0,
+                        help_text="Ordering among the owner's principles.",
+                        validators=[django.core.validators.MaxValueValidator(1000000)],
+                    ),
+                ),
+                (
+                    "version",
+                    models.PositiveIntegerField(default=0, editable=False, help_text="Number of the current version."),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="principles",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position', 'id'],
+                "ordering": ["position", "id"],
             },
         ),
         migrations.CreateModel(
-            name='PrincipleVersion',
+            name="PrincipleVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('title', models.CharField(blank=True, default='', max_length=200)),
-                ('text', models.TextField()),
-                ('weight', models.FloatField()),
-                ('active', models.BooleanField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('principle', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='versions', to='preferences.principle')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.PositiveIntegerField()),
+                ("title", models.CharField(blank=True, default="", max_length=200)),
+                ("text", models.TextField()),
+                ("weight", models.FloatField()),
+                ("active", models.BooleanField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "principle",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="versions", to="preferences.principle"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['principle_id', 'number'],
+                "ordering": ["principle_id", "number"],
             },
         ),
         migrations.AddIndex(
-            model_name='principle',
-            index=models.Index(fields=['owner', 'active', 'position'], name='preferences_owner_i_9f603c_idx'),
+            model_name="principle",
+            index=models.Index(fields=["owner", "active", "position"], name="preferences_owner_i_9f603c_idx"),
         ),
         migrations.AddConstraint(
-            model_name='principle',
-            constraint=models.CheckConstraint(condition=models.Q(('weight__gte', 0.0), ('weight__lte', 5.0)), name='principle_weight_range'),
+            model_name="principle",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("weight__gte", 0.0), ("weight__lte", 5.0)), name="principle_weight_range"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='principle',
-            constraint=models.CheckConstraint(condition=models.Q(django.db.models.lookups.GreaterThanOrEqual(django.db.models.functions.text.Length('text'), 1), django.db.models.lookups.LessThanOrEqual(django.db.models.functions.text.Length('text'), 2000)), name='principle_text_length'),
+            model_name="principle",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    django.db.models.lookups.GreaterThanOrEqual(django.db.models.functions.text.Length("text"), 1),
+                    django.db.models.lookups.LessThanOrEqual(django.db.models.functions.text.Length("text"), 2000),
+                ),
+                name="principle_text_length",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='principleversion',
-            constraint=models.UniqueConstraint(fields=('principle', 'number'), name='principle_version_number_unique'),
+            model_name="principleversion",
+            constraint=models.UniqueConstraint(fields=("principle", "number"), name="principle_version_number_unique"),
         ),
     ]

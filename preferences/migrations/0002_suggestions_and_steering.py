@@ -6,70 +6,145 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('preferences', '0001_initial'),
+        ("preferences", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SteeringProfile',
+            name="SteeringProfile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mode', models.CharField(choices=[('learned', 'learned'), ('pinned', 'pinned')], default='learned', max_length=8)),
-                ('pinned_alpha', models.FloatField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('owner', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='steering', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[("learned", "learned"), ("pinned", "pinned")], default="learned", max_length=8
+                    ),
+                ),
+                ("pinned_alpha", models.FloatField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "owner",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="steering",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Suggestion',
+            name="Suggestion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('new_principle', 'new principle'), ('edit_principle', 'edit principle'), ('weight', 'weight'), ('deactivate', 'deactivate')], max_length=16)),
-                ('text', models.TextField(blank=True, help_text='The proposed principle text (new or edited principle).')),
-                ('weight', models.FloatField(blank=True, help_text='The proposed weight (weight suggestions).', null=True)),
-                ('rule', models.JSONField(blank=True, help_text='The checkable rule the text states, when it is one.', null=True)),
-                ('rationale', models.TextField(help_text='What was measured, in words.')),
-                ('feedback_ids', models.JSONField(default=list, help_text='The feedback it rests on.')),
-                ('evidence_key', models.CharField(max_length=255)),
-                ('status', models.CharField(choices=[('pending', 'pending'), ('accepted', 'accepted'), ('rejected', 'rejected')], default='pending', max_length=8)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='suggestions', to=settings.AUTH_USER_MODEL)),
-                ('principle', models.ForeignKey(blank=True, help_text='The principle it changes (empty for a new principle).', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='suggestions', to='preferences.principle')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("new_principle", "new principle"),
+                            ("edit_principle", "edit principle"),
+                            ("weight", "weight"),
+                            ("deactivate", "deactivate"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "text",
+                    models.TextField(blank=True, help_text="The proposed principle text (new or edited principle)."),
+                ),
+                (
+                    "weight",
+                    models.FloatField(blank=True, help_text="The proposed weight (weight suggestions).", null=True),
+                ),
+                (
+                    "rule",
+                    models.JSONField(
+                        blank=True, help_text="The checkable rule the text states, when it is one.", null=True
+                    ),
+                ),
+                ("rationale", models.TextField(help_text="What was measured, in words.")),
+                ("feedback_ids", models.JSONField(default=list, help_text="The feedback it rests on.")),
+                ("evidence_key", models.CharField(max_length=255)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("pending", "pending"), ("accepted", "accepted"), ("rejected", "rejected")],
+                        default="pending",
+                        max_length=8,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="suggestions",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "principle",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The principle it changes (empty for a new principle).",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="suggestions",
+                        to="preferences.principle",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.AddField(
-            model_name='principleversion',
-            name='suggestion',
-            field=models.ForeignKey(blank=True, help_text='The accepted suggestion this version came from (empty: the user wrote it).', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='preferences.suggestion'),
+            model_name="principleversion",
+            name="suggestion",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="The accepted suggestion this version came from (empty: the user wrote it).",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="preferences.suggestion",
+            ),
         ),
         migrations.CreateModel(
-            name='SteeringArm',
+            name="SteeringArm",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('alpha', models.FloatField()),
-                ('ups', models.PositiveIntegerField(default=0)),
-                ('downs', models.PositiveIntegerField(default=0)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='steering_arms', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("alpha", models.FloatField()),
+                ("ups", models.PositiveIntegerField(default=0)),
+                ("downs", models.PositiveIntegerField(default=0)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="steering_arms",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['owner_id', 'alpha'],
-                'constraints': [models.UniqueConstraint(fields=('owner', 'alpha'), name='steering_arm_unique')],
+                "ordering": ["owner_id", "alpha"],
+                "constraints": [models.UniqueConstraint(fields=("owner", "alpha"), name="steering_arm_unique")],
             },
         ),
         migrations.AddIndex(
-            model_name='suggestion',
-            index=models.Index(fields=['owner', 'status', '-created_at'], name='suggestion_owner_status'),
+            model_name="suggestion",
+            index=models.Index(fields=["owner", "status", "-created_at"], name="suggestion_owner_status"),
         ),
         migrations.AddConstraint(
-            model_name='suggestion',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'pending')), fields=('owner', 'evidence_key'), name='suggestion_one_pending_per_evidence'),
+            model_name="suggestion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "pending")),
+                fields=("owner", "evidence_key"),
+                name="suggestion_one_pending_per_evidence",
+            ),
         ),
     ]

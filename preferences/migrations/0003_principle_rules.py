@@ -4,30 +4,33 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('preferences', '0002_suggestions_and_steering'),
+        ("preferences", "0002_suggestions_and_steering"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='principle',
-            name='rule_recognition',
-            field=models.BooleanField(default=True, help_text='Without explicit rules, read rules from the text (off: steered only).'),
+            model_name="principle",
+            name="rule_recognition",
+            field=models.BooleanField(
+                default=True, help_text="Without explicit rules, read rules from the text (off: steered only)."
+            ),
         ),
         migrations.AddField(
-            model_name='principle',
-            name='rules',
-            field=models.JSONField(blank=True, default=list, help_text='Explicit rules decoding keeps exactly (JSON form: docs/engine.md).'),
+            model_name="principle",
+            name="rules",
+            field=models.JSONField(
+                blank=True, default=list, help_text="Explicit rules decoding keeps exactly (JSON form: docs/engine.md)."
+            ),
         ),
         migrations.AddField(
-            model_name='principleversion',
-            name='rule_recognition',
+            model_name="principleversion",
+            name="rule_recognition",
             field=models.BooleanField(default=True),
         ),
         migrations.AddField(
-            model_name='principleversion',
-            name='rules',
+            model_name="principleversion",
+            name="rules",
             field=models.JSONField(blank=True, default=list),
         ),
     ]

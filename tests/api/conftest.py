@@ -6,6 +6,7 @@ the test's transaction never commits), with the scripted engine of tests/chat: t
 API's, not the model's, so replies, finished jobs and complete streams are all exercised in milliseconds. Waiting
 is off (`GENERATION_WAIT_MAX_SECONDS=0`).
 """
+
 from __future__ import annotations
 
 import json
@@ -32,16 +33,22 @@ EXCLUDED_OPERATIONS = {"method": "DELETE", "path": "/api/v1/me/"}
 
 
 def fuzz_config(*, auth_file: Path, max_examples: int, phases: list[str]) -> SchemathesisConfig:
-    return SchemathesisConfig.from_dict({
-        "seed": SEED,
-        "suppress-health-check": ["too_slow", "filter_too_much", "data_too_large"],
-        "generation": {"max-examples": max_examples, "database": "none", "mode": "all"},
-        "phases": {name: {"enabled": name in phases} for name in ("examples", "coverage", "fuzzing", "stateful")},
-        # Every check; a schema-valid request may also meet 412 (a stale If-Match: server state, not the schema).
-        "checks": {"enabled": True, "positive_data_acceptance": {
-            "expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "412", "429", "5xx"]}},
-        "auth": {"wfc": {"path": str(auth_file), "peers": list(PEERS)}},
-    })
+    return SchemathesisConfig.from_dict(
+        {
+            "seed": SEED,
+            "suppress-health-check": ["too_slow", "filter_too_much", "data_too_large"],
+            "generation": {"max-examples": max_examples, "database": "none", "mode": "all"},
+            "phases": {name: {"enabled": name in phases} for name in ("examples", "coverage", "fuzzing", "stateful")},
+            # Every check; a schema-valid request may also meet 412 (a stale If-Match: server state, not the schema).
+            "checks": {
+                "enabled": True,
+                "positive_data_acceptance": {
+                    "expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "412", "429", "5xx"]
+                },
+            },
+            "auth": {"wfc": {"path": str(auth_file), "peers": list(PEERS)}},
+        }
+    )
 
 
 def write_auth_document(directory: Path) -> Path:

@@ -1,5 +1,6 @@
 """What a client can fix is a 4xx with the reason, never a 5xx: the principle token budget (409) and the model's
 window refusing a prompt (400 on the OpenAI endpoint, with the real default model's own refusal)."""
+
 from __future__ import annotations
 
 import pytest
@@ -56,8 +57,15 @@ def test_a_prompt_over_the_models_window_is_a_400_not_a_502(alice_client, settin
     settings.GENERATION_IN_PROCESS = False
     monkeypatch.setattr(app.conf, "task_always_eager", True)
     principles = [f"Principle {index}: " + "always mention the weather in great detail. " * 40 for index in range(30)]
-    response = alice_client.post(URL, {"messages": [{"role": "user", "content": "Hello"}], "max_tokens": 4,
-                                       "principles": [text[:2000] for text in principles]}, format="json")
+    response = alice_client.post(
+        URL,
+        {
+            "messages": [{"role": "user", "content": "Hello"}],
+            "max_tokens": 4,
+            "principles": [text[:2000] for text in principles],
+        },
+        format="json",
+    )
     assert response.status_code == 400, response.content
     body = response.json()["error"]
     assert body["code"] == "invalid_request" and "context holds" in body["message"]

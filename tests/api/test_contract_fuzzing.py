@@ -1,6 +1,7 @@
 """The API keeps its own contract under fuzzing: schemathesis' generated requests (valid and invalid), every
 check, then a stateful phase that chains operations (create a conversation, post to it, read the job...) as alice
 and bob, so `object_level_authorization` replays each one's reads as the other."""
+
 from __future__ import annotations
 
 import hypothesis
@@ -35,9 +36,14 @@ def test_every_operation_keeps_its_contract(case):
 
 
 STATEFUL_SETTINGS = hypothesis.settings(
-    max_examples=MAX_EXAMPLES, stateful_step_count=8, deadline=None, database=None, derandomize=True,
+    max_examples=MAX_EXAMPLES,
+    stateful_step_count=8,
+    deadline=None,
+    database=None,
+    derandomize=True,
     # No shrinking: a scenario replayed against the database it already changed would draw differently.
-    phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate], suppress_health_check=list(hypothesis.HealthCheck),
+    phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
+    suppress_health_check=list(hypothesis.HealthCheck),
 )
 
 

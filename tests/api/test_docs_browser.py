@@ -3,6 +3,7 @@ their scripts and styles come from the installation (drf-spectacular-sidecar), n
 
 Chromium is Debian's package (`scripts/services.sh` installs it for `make test`), driven by Playwright.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -13,8 +14,14 @@ import pytest
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 pytestmark = pytest.mark.slow
 
 

@@ -4,6 +4,7 @@ write lock wait for it (WAL, busy timeout, IMMEDIATE transactions) instead of an
 Runs in a fresh interpreter on the real settings with a SQLite file of its own: 8 threads, each its own client,
 create and edit principles through the API at the same time.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,13 +58,28 @@ print(json.dumps(statuses))
 
 @pytest.mark.slow
 def test_concurrent_writers_never_meet_database_is_locked(tmp_path):
-    env = {key: value for key, value in os.environ.items()
-           if key not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DB_POOL_MAX_SIZE"}}
-    env.update(DJANGO_SETTINGS_MODULE="config.settings", DEBUG="0", SECRET_KEY="embedded-test",
-               DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", LOG_LEVEL="ERROR", ALLOWED_HOSTS="testserver",
-               SQLITE_BUSY_TIMEOUT_SECONDS="30")
-    result = subprocess.run([sys.executable, "-c", SCRIPT, str(CLIENTS), str(WRITES_PER_CLIENT)], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DB_POOL_MAX_SIZE"}
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DEBUG="0",
+        SECRET_KEY="embedded-test",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        LOG_LEVEL="ERROR",
+        ALLOWED_HOSTS="testserver",
+        SQLITE_BUSY_TIMEOUT_SECONDS="30",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(CLIENTS), str(WRITES_PER_CLIENT)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     statuses = json.loads(result.stdout.strip().splitlines()[-1])
     assert statuses.count(201) == CLIENTS * WRITES_PER_CLIENT

@@ -1,5 +1,6 @@
 """Every 4xx under /api/ and /v1/ is the JSON error body, with DEBUG on or off; query parameters of the wrong type
 are a 400 naming the parameter; the job's empty fields are null, as the schema says."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,8 +9,14 @@ from django.test import override_settings
 from assistant.serializers import JobSerializer
 
 UNMATCHED = [
-    "/api/v1/jobs/abc/", "/api/v1/jobs/abc/stream/", "/api/v1/principles/x/", "/api/v1/principles/1/versions/x/",
-    "/api/v1/conversations/not-a-uuid/messages/", "/api/v1/nothing-here/", "/api/nothing", "/v1/models",
+    "/api/v1/jobs/abc/",
+    "/api/v1/jobs/abc/stream/",
+    "/api/v1/principles/x/",
+    "/api/v1/principles/1/versions/x/",
+    "/api/v1/conversations/not-a-uuid/messages/",
+    "/api/v1/nothing-here/",
+    "/api/nothing",
+    "/v1/models",
 ]
 
 
@@ -30,10 +37,16 @@ def test_a_path_outside_the_api_keeps_djangos_page(alice_client):
 
 
 @pytest.mark.parametrize("path", ["/api/v1/jobs/", "/api/v1/conversations/", "/api/v1/principles/"])
-@pytest.mark.parametrize(("query", "name"), [
-    ("offset=null", "offset"), ("offset=-1", "offset"), ("offset=1.5", "offset"), ("limit=abc", "limit"),
-    ("limit=0", "limit"),
-])
+@pytest.mark.parametrize(
+    ("query", "name"),
+    [
+        ("offset=null", "offset"),
+        ("offset=-1", "offset"),
+        ("offset=1.5", "offset"),
+        ("limit=abc", "limit"),
+        ("limit=0", "limit"),
+    ],
+)
 def test_a_pagination_parameter_of_the_wrong_type_is_a_400_naming_it(path, query, name, alice_client):
     response = alice_client.get(f"{path}?{query}")
     assert response.status_code == 400
@@ -50,8 +63,9 @@ def test_pagination_in_range_still_pages(alice_client):
 
 def test_wait_of_the_wrong_type_is_a_400_naming_it(alice_client):
     conversation = alice_client.post("/api/v1/conversations/", {}, format="json").json()["id"]
-    response = alice_client.post(f"/api/v1/conversations/{conversation}/messages/?wait=soon", {"content": "Hi"},
-                                 format="json")
+    response = alice_client.post(
+        f"/api/v1/conversations/{conversation}/messages/?wait=soon", {"content": "Hi"}, format="json"
+    )
     assert response.status_code == 400 and list(response.json()["error"]["fields"]) == ["wait"]
 
 
@@ -64,8 +78,9 @@ def test_a_job_without_callback_or_error_says_null(alice):
     from assistant.models import Conversation, GenerationJob
 
     conversation = Conversation.objects.create(owner=alice)
-    job = GenerationJob.objects.create(owner=alice, conversation=conversation, input_messages=[], settings={},
-                                       principle_versions=[])
+    job = GenerationJob.objects.create(
+        owner=alice, conversation=conversation, input_messages=[], settings={}, principle_versions=[]
+    )
     data = JobSerializer(job).data
     assert data["callback_url"] is None and data["error"] is None
     job.callback_url, job.error_code, job.error_message = "https://example.com/hook", "timeout", "Too slow."

@@ -1,5 +1,6 @@
 """GET /metrics: Prometheus text for staff or the configured token, nobody else; request latency by route pattern,
 jobs by status, the queue depth, generation time and tokens."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -34,19 +35,34 @@ def test_no_token_configured_means_staff_only(api_client, staff_user, settings):
 def test_latency_by_route_and_job_figures(alice, alice_client, staff_user, api_client):
     conversation = Conversation.objects.create(owner=alice)
     now = timezone.now()
-    for status, tokens, seconds in [("queued", None, None), ("queued", None, None), ("succeeded", 40, 2.0),
-                                    ("succeeded", 20, 2.0), ("failed", None, None)]:
-        GenerationJob.objects.create(owner=alice, conversation=conversation, input_messages=[], settings={},
-                                     principle_versions=[], status=status, completion_tokens=tokens,
-                                     generation_seconds=seconds,
-                                     finished_at=now - timedelta(seconds=5) if tokens else None)
+    for status, tokens, seconds in [
+        ("queued", None, None),
+        ("queued", None, None),
+        ("succeeded", 40, 2.0),
+        ("succeeded", 20, 2.0),
+        ("failed", None, None),
+    ]:
+        GenerationJob.objects.create(
+            owner=alice,
+            conversation=conversation,
+            input_messages=[],
+            settings={},
+            principle_versions=[],
+            status=status,
+            completion_tokens=tokens,
+            generation_seconds=seconds,
+            finished_at=now - timedelta(seconds=5) if tokens else None,
+        )
     job = GenerationJob.objects.filter(status="queued").first()
     assert alice_client.get(f"/api/v1/jobs/{job.pk}/").status_code == 200
     _, token = AuthToken.objects.create(user=staff_user)
     families = _families(api_client.get("/metrics", HTTP_AUTHORIZATION=f"Token {token}"))
 
-    latency = [sample for sample in families["principled_http_request_duration_seconds"]
-               if sample.name.endswith("_count") and sample.labels["route"] == "/api/v1/jobs/<uuid:job_id>/"]
+    latency = [
+        sample
+        for sample in families["principled_http_request_duration_seconds"]
+        if sample.name.endswith("_count") and sample.labels["route"] == "/api/v1/jobs/<uuid:job_id>/"
+    ]
     assert latency and latency[0].labels["method"] == "GET" and latency[0].value >= 1
     jobs = {sample.labels["status"]: sample.value for sample in families["principled_jobs"]}
     assert jobs["queued"] == 2 and jobs["succeeded"] == 2 and jobs["failed"] == 1 and jobs["cancelled"] == 0

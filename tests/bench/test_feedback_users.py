@@ -1,4 +1,5 @@
 """The simulated users of the feedback benchmark: each editor applies its preference, idempotently."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The quality benchmark's scorers and metrics on hand-written replies (no model)."""
+
 import json
 
 import pytest
@@ -78,8 +79,9 @@ def test_principle_file_loads_and_rejects_bad_entries(tmp_path):
     bad.write_text(json.dumps({"principles": [{"name": "x", "text": "t", "scorer": "nope"}]}))
     with pytest.raises(ValueError, match="unknown scorer"):
         scoring.load_principles(str(bad))
-    bad.write_text(json.dumps({"principles": [{"name": "x", "text": "t", "scorer": "french"}],
-                               "combinations": [["x", "y"]]}))
+    bad.write_text(
+        json.dumps({"principles": [{"name": "x", "text": "t", "scorer": "french"}], "combinations": [["x", "y"]]})
+    )
     with pytest.raises(ValueError, match="unknown"):
         scoring.load_principles(str(bad))
 
@@ -92,7 +94,7 @@ def test_split_is_deterministic_and_disjoint():
 
 def test_settings_and_modes():
     assert parse_setting("top_p=0.9") == ("top_p", 0.9)
-    assert parse_setting("stop=[\"\\n\"]") == ("stop", ["\n"])
+    assert parse_setting('stop=["\\n"]') == ("stop", ["\n"])
     assert parse_setting("name=abc") == ("name", "abc")
     labels = [m.label for m in build_modes(["none", "prompt", "la"], [3.0, 1.0])]
     assert labels == ["no principle", "prompting (alpha 0)", "LA alpha 3 (default)", "LA alpha 1"]

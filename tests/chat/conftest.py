@@ -3,6 +3,7 @@
 The engine here is a stand-in with the alignment_engine interface (deltas, cancellation, batching) so these
 tests exercise the job plumbing; tests/integration/ runs real workers with the real model.
 """
+
 from __future__ import annotations
 
 import time
@@ -28,8 +29,10 @@ class ScriptedEngine:
         self.refuse_content: str | None = None  # a request with this last message is refused
 
     def reply_words(self, request: GenerationRequest) -> list[str]:
-        text = f"echo {request.messages[-1]['content']} ({len(request.principles)} principles, " \
-               f"alpha {request.config.alpha})"
+        text = (
+            f"echo {request.messages[-1]['content']} ({len(request.principles)} principles, "
+            f"alpha {request.config.alpha})"
+        )
         return text.split(" ")[: request.config.max_new_tokens]
 
     def generate_batch(self, requests: Sequence[GenerationRequest], on_delta=None, should_cancel=None):
@@ -58,11 +61,16 @@ class ScriptedEngine:
                     on_delta(index, piece)
         return [
             GenerationResult(
-                text="".join(produced[index]), tokens=len(produced[index]), prompt_tokens=7,
-                finish_reason=finish[index] or ("length" if len(words[index]) == request.config.max_new_tokens
-                                                else "eos"),
-                seconds=time.monotonic() - started, timings={"decode": 0.0}, model_id=self.model_id,
-                backend=self.backend, config=request.config,
+                text="".join(produced[index]),
+                tokens=len(produced[index]),
+                prompt_tokens=7,
+                finish_reason=finish[index]
+                or ("length" if len(words[index]) == request.config.max_new_tokens else "eos"),
+                seconds=time.monotonic() - started,
+                timings={"decode": 0.0},
+                model_id=self.model_id,
+                backend=self.backend,
+                config=request.config,
             )
             for index, request in enumerate(requests)
         ]

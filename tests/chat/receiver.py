@@ -1,4 +1,5 @@
 """A local HTTP receiver for callback tests: records each POST; answers with the next scripted status."""
+
 from __future__ import annotations
 
 import threading

@@ -1,5 +1,6 @@
 """Privacy: `GET /api/v1/me/export/` returns all of the user's data; `DELETE /api/v1/me/` deletes the account and
 leaves nothing of the user behind (while other users keep theirs)."""
+
 import pytest
 from django.apps import apps
 from django.contrib.auth import get_user_model
@@ -21,9 +22,21 @@ def give_data(user, client, run_jobs):
         job_id = client.post(f"/api/v1/conversations/{conversation_id}/messages/", {"content": "Hi"}).json()["id"]
     with run_jobs():
         client.post(f"/api/v1/jobs/{job_id}/feedback/", {"rating": "up", "comment": "Nice."})
-    suggestions_store(user_id=user.pk, drafts=[SuggestionDraft(
-        kind="new_principle", principle_id=None, text="Be brief.", weight=None, rule=None, rationale="measured",
-        feedback_ids=(1,), key=f"k-{user.pk}")])
+    suggestions_store(
+        user_id=user.pk,
+        drafts=[
+            SuggestionDraft(
+                kind="new_principle",
+                principle_id=None,
+                text="Be brief.",
+                weight=None,
+                rule=None,
+                rationale="measured",
+                feedback_ids=(1,),
+                key=f"k-{user.pk}",
+            )
+        ],
+    )
     client.put("/api/v1/steering/", {"mode": "pinned", "alpha": 2.0})
     callback_secret_get(user_id=user.pk)
     return job_id
@@ -65,9 +78,19 @@ def test_delete_leaves_nothing_of_the_user_behind(alice, bob, alice_client, bob_
     give_data(alice, alice_client, run_jobs)
     give_data(bob, bob_client, run_jobs)
     bob_before = rows_of(bob.pk)
-    assert all(rows_of(alice.pk)[name] for name in ("Principle.owner", "Conversation.owner", "GenerationJob.owner",
-                                                      "Feedback.owner", "Suggestion.owner", "SteeringProfile.owner",
-                                                      "CallbackSigningSecret.user", "AuthToken.user"))
+    assert all(
+        rows_of(alice.pk)[name]
+        for name in (
+            "Principle.owner",
+            "Conversation.owner",
+            "GenerationJob.owner",
+            "Feedback.owner",
+            "Suggestion.owner",
+            "SteeringProfile.owner",
+            "CallbackSigningSecret.user",
+            "AuthToken.user",
+        )
+    )
     assert alice_client.delete("/api/v1/me/").status_code == 204
     assert not get_user_model().objects.filter(pk=alice.pk).exists()
     assert set(rows_of(alice.pk).values()) == {0}

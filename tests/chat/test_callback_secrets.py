@@ -1,4 +1,5 @@
 """Each user's callbacks are signed with that user's own secret, which they can read and rotate."""
+
 import re
 
 import pytest
@@ -70,7 +71,8 @@ def test_concurrent_first_uses_and_rotations_all_succeed_with_one_row(alice):
     if connection.vendor == "sqlite":
         pytest.skip("the in-memory SQLite test database fails concurrent writers at once ('table is locked')")
     outcomes = run_at_once(
-        lambda index: (callback_secret_rotate if index % 2 else callback_secret_get)(user_id=alice.pk), 8)
+        lambda index: (callback_secret_rotate if index % 2 else callback_secret_get)(user_id=alice.pk), 8
+    )
     assert [outcome for outcome in outcomes if isinstance(outcome, Exception)] == []
     assert CallbackSigningSecret.objects.filter(user_id=alice.pk).count() == 1
 

@@ -21,11 +21,21 @@ from tests.chat.receiver import CallbackReceiver
 from worker.in_process import job_callback_deliver_with_retries
 
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1/x", "http://localhost:8000/x", "http://[::1]/x", "http://10.0.0.8/x", "http://192.168.1.1/x",
-    "http://169.254.169.254/latest/meta-data", "http://0.0.0.0/x", "file:///etc/passwd", "http://user:pw@8.8.8.8/",
-    "not a url",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/x",
+        "http://localhost:8000/x",
+        "http://[::1]/x",
+        "http://10.0.0.8/x",
+        "http://192.168.1.1/x",
+        "http://169.254.169.254/latest/meta-data",
+        "http://0.0.0.0/x",
+        "file:///etc/passwd",
+        "http://user:pw@8.8.8.8/",
+        "not a url",
+    ],
+)
 def test_unsafe_targets_are_refused(url, settings):
     settings.GENERATION_CALLBACK_ALLOW_PRIVATE = False
     with pytest.raises(CallbackUrlRejected):
@@ -56,8 +66,9 @@ def test_signed_callback_delivered_when_the_job_ends(alice_client, conversation,
     settings.GENERATION_CALLBACK_ALLOW_PRIVATE = True
     settings.GENERATION_CALLBACK_BACKOFF_SECONDS = 0
     with CallbackReceiver(statuses=[503, 200]) as receiver, run_jobs():
-        response = alice_client.post(f"/api/v1/conversations/{conversation.pk}/messages/",
-                                     {"content": "Hi", "callback_url": receiver.url})
+        response = alice_client.post(
+            f"/api/v1/conversations/{conversation.pk}/messages/", {"content": "Hi", "callback_url": receiver.url}
+        )
     job = GenerationJob.objects.get(pk=response.json()["id"])
     assert len(receiver.requests) == 2  # one refusal, then delivered on the retry
     headers, body = receiver.requests[-1]
@@ -78,18 +89,28 @@ def test_in_process_delivery_gives_up_after_max_attempts(alice, settings):
     settings.GENERATION_CALLBACK_MAX_ATTEMPTS = 3
     job, _ = completion_submit(user=alice, messages=[{"role": "user", "content": "Hi"}], generation_settings={})
     with CallbackReceiver(statuses=[500, 500, 500, 500]) as receiver:
-        GenerationJob.objects.filter(pk=job.pk).update(callback_url=receiver.url, callback_status="pending",
-                                                        status="succeeded")
+        GenerationJob.objects.filter(pk=job.pk).update(
+            callback_url=receiver.url, callback_status="pending", status="succeeded"
+        )
         job_callback_deliver_with_retries(job_id=job.pk)
     job.refresh_from_db()
     assert len(receiver.requests) == 3
     assert job.callback_status == "failed" and job.callback_attempts == 3
 
 
-@pytest.mark.parametrize("address", [
-    "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "64:ff9b:1::a00:1", "2002:7f00:1::1", "2002:a9fe:a9fe::1",
-    "::ffff:127.0.0.1", "::ffff:169.254.169.254", "::7f00:1",
-])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::7f00:1",
+        "64:ff9b::a9fe:a9fe",
+        "64:ff9b:1::a00:1",
+        "2002:7f00:1::1",
+        "2002:a9fe:a9fe::1",
+        "::ffff:127.0.0.1",
+        "::ffff:169.254.169.254",
+        "::7f00:1",
+    ],
+)
 def test_ipv6_addresses_embedding_a_private_ipv4_are_refused(address, settings):
     settings.GENERATION_CALLBACK_ALLOW_PRIVATE = False
     with pytest.raises(CallbackUrlRejected):
@@ -174,8 +195,9 @@ def test_a_trickling_receiver_is_given_up_on_at_the_deadline(alice, settings):
     settings.GENERATION_CALLBACK_TIMEOUT_SECONDS = 1
     job, _ = completion_submit(user=alice, messages=[{"role": "user", "content": "Hi"}], generation_settings={})
     with TricklingReceiver(interval=0.1, header_bytes=100) as receiver:  # about 12 s for the whole answer
-        GenerationJob.objects.filter(pk=job.pk).update(callback_url=receiver.url, callback_status="pending",
-                                                        status="succeeded")
+        GenerationJob.objects.filter(pk=job.pk).update(
+            callback_url=receiver.url, callback_status="pending", status="succeeded"
+        )
         started = time.monotonic()
         delivered = job_callback_deliver(job_id=job.pk, final_attempt=False)
         elapsed = time.monotonic() - started
@@ -194,8 +216,13 @@ def test_https_is_spoken_to_the_pinned_address(settings):
 
 def test_the_request_keeps_the_urls_host_and_path(settings, monkeypatch):
     settings.GENERATION_CALLBACK_ALLOW_PRIVATE = True
-    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, *args, **kwargs: [
-        (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1", port))])
+    monkeypatch.setattr(
+        socket,
+        "getaddrinfo",
+        lambda host, port, *args, **kwargs: [
+            (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1", port))
+        ],
+    )
     with TricklingReceiver(interval=0, header_bytes=1) as receiver:
         url = f"http://receiver.example:{receiver.listener.getsockname()[1]}/hooks/é?x=1 2"
         callback_post(url=url, body=b"{}", job_id="job", secret="s")

@@ -1,4 +1,5 @@
 """The Celery app as workers see it: JSON only, late acks, one message held, time limits, queues, the sweep."""
+
 from config.celery_app import app
 from worker import tasks
 

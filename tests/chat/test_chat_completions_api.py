@@ -11,8 +11,14 @@ URL = "/api/v1/chat/completions"
 @pytest.mark.django_db(transaction=True)
 def test_completion_uses_the_users_principles(alice, alice_client):
     PrincipleFactory(owner=alice, text="Be brief.")
-    response = alice_client.post(URL, {"model": "any", "messages": [
-        {"role": "system", "content": "You help."}, {"role": "user", "content": "Hello"}], "max_tokens": 30})
+    response = alice_client.post(
+        URL,
+        {
+            "model": "any",
+            "messages": [{"role": "system", "content": "You help."}, {"role": "user", "content": "Hello"}],
+            "max_tokens": 30,
+        },
+    )
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["object"] == "chat.completion" and body["model"] == "scripted/echo"
@@ -27,9 +33,16 @@ def test_completion_uses_the_users_principles(alice, alice_client):
 @pytest.mark.django_db(transaction=True)
 def test_extra_body_overrides_alpha_and_principles(alice, alice_client):
     PrincipleFactory(owner=alice, text="Be brief.")
-    response = alice_client.post(URL, {"messages": [{"role": "user", "content": "Hi"}], "alpha": 4.5,
-                                       "principles": ["Talk like a pirate.", {"text": "Use emoji.", "weight": 2}],
-                                       "temperature": 0, "max_tokens": 2})
+    response = alice_client.post(
+        URL,
+        {
+            "messages": [{"role": "user", "content": "Hi"}],
+            "alpha": 4.5,
+            "principles": ["Talk like a pirate.", {"text": "Use emoji.", "weight": 2}],
+            "temperature": 0,
+            "max_tokens": 2,
+        },
+    )
     body = response.json()
     assert body["choices"][0]["message"]["content"] == "echo Hi"
     assert body["choices"][0]["finish_reason"] == "length"
@@ -43,10 +56,12 @@ def test_extra_body_overrides_alpha_and_principles(alice, alice_client):
 
 @pytest.mark.django_db(transaction=True)
 def test_streaming_chunks(alice_client):
-    response = alice_client.post(URL, {"messages": [{"role": "user", "content": "Hi"}], "stream": True,
-                                       "stream_options": {"include_usage": True}})
+    response = alice_client.post(
+        URL,
+        {"messages": [{"role": "user", "content": "Hi"}], "stream": True, "stream_options": {"include_usage": True}},
+    )
     assert response.status_code == 200 and response["Content-Type"] == "text/event-stream"
-    lines = [line[len("data: "):] for line in b"".join(response).decode().splitlines() if line.startswith("data: ")]
+    lines = [line[len("data: ") :] for line in b"".join(response).decode().splitlines() if line.startswith("data: ")]
     assert lines[-1] == "[DONE]"
     chunks = [json.loads(line) for line in lines[:-1]]
     assert {chunk["object"] for chunk in chunks} == {"chat.completion.chunk"}
@@ -59,21 +74,26 @@ def test_streaming_chunks(alice_client):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("body, field", [
-    ({"messages": []}, "messages"),
-    ({"messages": [{"role": "robot", "content": "x"}]}, "messages.0.role"),
-    ({"messages": [{"role": "user", "content": "x", "name": "n"}]}, "messages.0.name"),
-    ({"messages": [{"role": "assistant", "content": "x"}]}, "messages"),
-    ({"messages": [{"role": "user", "content": "x"}], "max_tokens": 100000}, "max_tokens"),
-    ({"messages": [{"role": "user", "content": "x"}], "temperature": 3}, "temperature"),
-    ({"messages": [{"role": "user", "content": "x"}], "n": 2}, "n"),
-    ({"messages": [{"role": "user", "content": "x"}], "alpha": -1}, "alpha"),
-    ({"messages": [{"role": "user", "content": "x"}], "principles": [""]}, "principles.0.text"),
-    ({"messages": [{"role": "user", "content": "x"}], "principles": [{"text": "a", "weight": 9}]},
-     "principles.0.weight"),
-    ({"messages": [{"role": "user", "content": "x"}], "stop": [1]}, "stop"),
-    ({"messages": [{"role": "user", "content": "x"}], "logit_bias": {}}, "logit_bias"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"messages": []}, "messages"),
+        ({"messages": [{"role": "robot", "content": "x"}]}, "messages.0.role"),
+        ({"messages": [{"role": "user", "content": "x", "name": "n"}]}, "messages.0.name"),
+        ({"messages": [{"role": "assistant", "content": "x"}]}, "messages"),
+        ({"messages": [{"role": "user", "content": "x"}], "max_tokens": 100000}, "max_tokens"),
+        ({"messages": [{"role": "user", "content": "x"}], "temperature": 3}, "temperature"),
+        ({"messages": [{"role": "user", "content": "x"}], "n": 2}, "n"),
+        ({"messages": [{"role": "user", "content": "x"}], "alpha": -1}, "alpha"),
+        ({"messages": [{"role": "user", "content": "x"}], "principles": [""]}, "principles.0.text"),
+        (
+            {"messages": [{"role": "user", "content": "x"}], "principles": [{"text": "a", "weight": 9}]},
+            "principles.0.weight",
+        ),
+        ({"messages": [{"role": "user", "content": "x"}], "stop": [1]}, "stop"),
+        ({"messages": [{"role": "user", "content": "x"}], "logit_bias": {}}, "logit_bias"),
+    ],
+)
 def test_bad_requests_name_the_field(alice_client, body, field):
     response = alice_client.post(URL, body)
     assert response.status_code == 400, response.content

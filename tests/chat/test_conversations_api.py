@@ -39,10 +39,12 @@ def test_other_users_conversation_is_not_found(alice_client, bob_client, charlie
 
 def test_auth_required(api_client, conversation):
     for method, path in [
-        ("get", "/api/v1/conversations/"), ("post", "/api/v1/conversations/"),
+        ("get", "/api/v1/conversations/"),
+        ("post", "/api/v1/conversations/"),
         ("get", f"/api/v1/conversations/{conversation.pk}/"),
         ("post", f"/api/v1/conversations/{conversation.pk}/messages/"),
-        ("get", "/api/v1/jobs/"), ("post", "/api/v1/chat/completions"),
+        ("get", "/api/v1/jobs/"),
+        ("post", "/api/v1/chat/completions"),
     ]:
         assert getattr(api_client, method)(path).status_code == 401, path
 

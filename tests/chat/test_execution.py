@@ -1,4 +1,5 @@
 """Worker-side services: exclusive claims, idempotent runs, batching, cancellation, retries, the sweep."""
+
 from datetime import timedelta
 
 import pytest
@@ -21,15 +22,17 @@ pytestmark = pytest.mark.django_db
 def queue(monkeypatch):
     """Capture what would be sent to the broker instead of running it."""
     sent = []
-    monkeypatch.setattr("assistant.job_queue.job_enqueue", lambda *, job_id, countdown=0: sent.append(
-        (str(job_id), countdown)))
+    monkeypatch.setattr(
+        "assistant.job_queue.job_enqueue", lambda *, job_id, countdown=0: sent.append((str(job_id), countdown))
+    )
     return sent
 
 
 def new_job(user, content="Hi", **settings):
     conversation = services.conversation_create(user=user)
-    job, _ = services.message_submit(user=user, conversation=conversation, content=content,
-                                     generation_settings=settings)
+    job, _ = services.message_submit(
+        user=user, conversation=conversation, content=content, generation_settings=settings
+    )
     return job
 
 

@@ -1,5 +1,6 @@
 """Feedback on replies: capture, update, withdraw, ownership, validation and limits, the OpenAI id form, and the
 refinement it queues."""
+
 import pytest
 
 from assistant.models import Feedback, GenerationJob
@@ -25,15 +26,23 @@ def url(job_or_id) -> str:
 
 def test_capture_keeps_the_replys_provenance(alice_client, finished_job, run_jobs):
     with run_jobs():
-        response = alice_client.post(url(finished_job), {"rating": "down", "comment": "Too long.",
-                                                         "tags": ["length"]})
+        response = alice_client.post(url(finished_job), {"rating": "down", "comment": "Too long.", "tags": ["length"]})
     assert response.status_code == 201, response.content
     body = response.json()
     assert (body["rating"], body["comment"], body["tags"], body["corrected_text"]) == (
-        "down", "Too long.", ["length"], "")
+        "down",
+        "Too long.",
+        ["length"],
+        "",
+    )
     assert body["reply"] == finished_job.reply.content
-    assert body["provenance"] == {"principle_versions": finished_job.principle_versions, "alpha": 3.0,
-                                  "steering_arm": 3.0, "model": "scripted/echo", "backend": "scripted"}
+    assert body["provenance"] == {
+        "principle_versions": finished_job.principle_versions,
+        "alpha": 3.0,
+        "steering_arm": 3.0,
+        "model": "scripted/echo",
+        "backend": "scripted",
+    }
     assert alice_client.get(url(finished_job)).json() == body
 
 
@@ -66,18 +75,21 @@ def test_an_update_must_leave_something(alice_client, finished_job, run_jobs):
     assert Feedback.objects.get().rating == "down"
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({}, "non_field_errors"),
-    ({"comment": ""}, "non_field_errors"),
-    ({"rating": "meh"}, "rating"),
-    ({"rating": 1}, "rating"),
-    ({"comment": "x" * 2001}, "comment"),
-    ({"corrected_text": "x" * 20001}, "corrected_text"),
-    ({"rating": "up", "tags": ["t"] * 11}, "tags"),
-    ({"rating": "up", "tags": ["x" * 51]}, "tags.0"),
-    ({"rating": "up", "tags": "length"}, "tags"),
-    ({"rating": "up", "stars": 5}, "stars"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "non_field_errors"),
+        ({"comment": ""}, "non_field_errors"),
+        ({"rating": "meh"}, "rating"),
+        ({"rating": 1}, "rating"),
+        ({"comment": "x" * 2001}, "comment"),
+        ({"corrected_text": "x" * 20001}, "corrected_text"),
+        ({"rating": "up", "tags": ["t"] * 11}, "tags"),
+        ({"rating": "up", "tags": ["x" * 51]}, "tags.0"),
+        ({"rating": "up", "tags": "length"}, "tags"),
+        ({"rating": "up", "stars": 5}, "stars"),
+    ],
+)
 def test_bad_input_is_a_400_naming_the_field_and_stores_nothing(alice_client, finished_job, body, field):
     response = alice_client.post(url(finished_job), body)
     assert response.status_code == 400, response.content
@@ -87,8 +99,10 @@ def test_bad_input_is_a_400_naming_the_field_and_stores_nothing(alice_client, fi
 
 def test_limits_are_inclusive(alice_client, finished_job, run_jobs):
     with run_jobs():
-        response = alice_client.post(url(finished_job), {"comment": "x" * 2000, "corrected_text": "y" * 20000,
-                                                         "tags": [str(n) for n in range(10)]})
+        response = alice_client.post(
+            url(finished_job),
+            {"comment": "x" * 2000, "corrected_text": "y" * 20000, "tags": [str(n) for n in range(10)]},
+        )
     assert response.status_code == 201, response.content
 
 
@@ -105,8 +119,9 @@ def test_only_the_owner_sees_or_touches_it(alice_client, bob_client, charlie_cli
 
 
 def test_a_job_without_a_reply_is_a_409(alice, alice_client):
-    job = GenerationJob.objects.create(owner=alice, input_messages=[{"role": "user", "content": "Hi"}],
-                                       settings={"alpha": 1.0})
+    job = GenerationJob.objects.create(
+        owner=alice, input_messages=[{"role": "user", "content": "Hi"}], settings={"alpha": 1.0}
+    )
     response = alice_client.post(url(job), {"rating": "up"})
     assert response.status_code == 409 and response.json()["error"]["code"] == "no_reply"
 
@@ -129,8 +144,9 @@ def test_the_openai_completion_id_works_too(alice_client):
 def test_listing_is_paginated_and_filters_by_rating(alice, alice_client, conversation, run_jobs):
     for rating in ("up", "down", "up"):
         with run_jobs():
-            job_id = alice_client.post(f"/api/v1/conversations/{conversation.pk}/messages/",
-                                       {"content": "Hi"}).json()["id"]
+            job_id = alice_client.post(f"/api/v1/conversations/{conversation.pk}/messages/", {"content": "Hi"}).json()[
+                "id"
+            ]
         with run_jobs():
             assert alice_client.post(url(job_id), {"rating": rating}).status_code == 201
     assert alice_client.get("/api/v1/feedback/").json()["count"] == 3
@@ -145,12 +161,16 @@ def test_corrections_that_agree_become_a_pending_suggestion(alice_client, conver
     feedback_ids = []
     for round_number in range(2):
         with run_jobs():
-            job_id = alice_client.post(f"/api/v1/conversations/{conversation.pk}/messages/",
-                                       {"content": f"Question {round_number}"}).json()["id"]
+            job_id = alice_client.post(
+                f"/api/v1/conversations/{conversation.pk}/messages/", {"content": f"Question {round_number}"}
+            ).json()["id"]
         reply = GenerationJob.objects.get(pk=job_id).reply.content
         with run_jobs():
-            feedback_ids.append(alice_client.post(url(job_id), {
-                "rating": "down", "corrected_text": reply + "\n\nBest regards."}).json()["id"])
+            feedback_ids.append(
+                alice_client.post(
+                    url(job_id), {"rating": "down", "corrected_text": reply + "\n\nBest regards."}
+                ).json()["id"]
+            )
         assert Suggestion.objects.count() == round_number
     suggestion = Suggestion.objects.get()
     assert suggestion.kind == "new_principle" and suggestion.status == "pending"

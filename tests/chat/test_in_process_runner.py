@@ -1,4 +1,5 @@
 """The embedded mode's in-process runner: started on first use, and stopped cleanly (sweep thread and pools)."""
+
 import threading
 
 import pytest
@@ -19,8 +20,11 @@ def test_the_sweep_and_the_pools_stop_at_shutdown(settings):
     runner.shutdown()
     assert not sweep.is_alive() and not runner.started
     assert ran.is_set()
-    assert not any(thread.name.startswith(("generation", "callbacks")) and thread.is_alive()
-                   for thread in threading.enumerate() if thread is not threading.current_thread())
+    assert not any(
+        thread.name.startswith(("generation", "callbacks")) and thread.is_alive()
+        for thread in threading.enumerate()
+        if thread is not threading.current_thread()
+    )
 
 
 def test_a_wait_ends_at_once_when_the_runner_stops():

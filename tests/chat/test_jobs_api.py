@@ -18,8 +18,11 @@ def test_poll_and_list_own_jobs_only(alice_client, bob_client, conversation, dja
     assert alice_client.get(f"/api/v1/jobs/{job_id}/").json()["status"] == "succeeded"
     assert [job["id"] for job in alice_client.get("/api/v1/jobs/").json()["results"]] == [job_id]
     assert bob_client.get("/api/v1/jobs/").json()["results"] == []
-    for method, path in [("get", f"/api/v1/jobs/{job_id}/"), ("post", f"/api/v1/jobs/{job_id}/cancel/"),
-                         ("get", f"/api/v1/jobs/{job_id}/stream/")]:
+    for method, path in [
+        ("get", f"/api/v1/jobs/{job_id}/"),
+        ("post", f"/api/v1/jobs/{job_id}/cancel/"),
+        ("get", f"/api/v1/jobs/{job_id}/stream/"),
+    ]:
         response = getattr(bob_client, method)(path)
         assert response.status_code == 404, path
         assert response.json()["error"]["code"] == "not_found"
@@ -88,8 +91,9 @@ def parse_sse(text: str) -> list[dict]:
     return events
 
 
-def test_stream_of_a_retried_job_says_restart(alice_client, conversation, scripted_engine, monkeypatch,
-                                             django_capture_on_commit_callbacks):
+def test_stream_of_a_retried_job_says_restart(
+    alice_client, conversation, scripted_engine, monkeypatch, django_capture_on_commit_callbacks
+):
     from worker.generation import job_run
 
     monkeypatch.setattr("assistant.job_queue.job_enqueue", lambda **kwargs: None)

@@ -11,7 +11,9 @@ def url(conversation):
 
 
 def test_submit_returns_202_with_location_and_a_queued_job(
-    alice_client, conversation, django_capture_on_commit_callbacks,
+    alice_client,
+    conversation,
+    django_capture_on_commit_callbacks,
 ):
     with django_capture_on_commit_callbacks(execute=False) as queued:
         response = alice_client.post(url(conversation), {"content": "Hello there"})
@@ -27,16 +29,24 @@ def test_submit_returns_202_with_location_and_a_queued_job(
 def test_job_runs_and_records_reply_and_generation_record(alice, alice_client, conversation, run_jobs):
     principle = PrincipleFactory(owner=alice, text="Answer like a pirate.", weight=2.0)
     with run_jobs():
-        response = alice_client.post(url(conversation), {"content": "Hi", "settings": {"alpha": 3.0,
-                                                                                        "max_new_tokens": 20}})
+        response = alice_client.post(
+            url(conversation), {"content": "Hi", "settings": {"alpha": 3.0, "max_new_tokens": 20}}
+        )
     job_url = response["Location"]
     job = alice_client.get(job_url).json()
     assert job["status"] == "succeeded"
     assert job["reply"]["content"] == "echo Hi (1 principles, alpha 3.0)"
     assert job["model"] == "scripted/echo" and job["backend"] == "scripted"
     assert job["alpha"] == 3.0 and job["settings"]["max_new_tokens"] == 20
-    assert job["principle_versions"] == [{"version_id": principle.versions.get().pk, "principle_id": principle.pk,
-                                          "text": "Answer like a pirate.", "weight": 2.0, "rules": []}]
+    assert job["principle_versions"] == [
+        {
+            "version_id": principle.versions.get().pk,
+            "principle_id": principle.pk,
+            "text": "Answer like a pirate.",
+            "weight": 2.0,
+            "rules": [],
+        }
+    ]
     assert job["usage"] == {"prompt_tokens": 7, "completion_tokens": 6}
     assert job["latency_ms"] is not None and job["worker_id"] and job["finish_reason"] == "eos"
     messages = list(Message.objects.filter(conversation=conversation).values_list("role", "content", "position"))
@@ -56,8 +66,9 @@ def test_history_is_sent_with_the_next_message(alice_client, conversation, run_j
 @pytest.mark.django_db(transaction=True)  # real commits: the (eager) job runs before the view waits
 @pytest.mark.parametrize("how", [{"query": "?wait=true"}, {"header": "respond-async, wait=5"}])
 def test_wait_mode_returns_the_reply(alice_client, conversation, how):
-    response = alice_client.post(url(conversation) + how.get("query", ""), {"content": "Hi"},
-                                 HTTP_PREFER=how.get("header", ""))
+    response = alice_client.post(
+        url(conversation) + how.get("query", ""), {"content": "Hi"}, HTTP_PREFER=how.get("header", "")
+    )
     assert response.status_code == 200, response.content
     assert response.json()["reply"]["content"] == "echo Hi (0 principles, alpha 3.0)"
     assert response["Preference-Applied"] == "wait"
@@ -119,19 +130,22 @@ def test_size_limits(alice_client, conversation, settings):
     assert GenerationJob.objects.count() == 0 and Message.objects.count() == 1
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"content": "Hi", "settings": {"max_new_tokens": 100000}}, "settings.max_new_tokens"),
-    ({"content": "Hi", "settings": {"temperature": -1.0}}, "settings.temperature"),
-    ({"content": "Hi", "settings": {"alpha": "strong"}}, "settings.alpha"),
-    ({"content": "Hi", "settings": {"beam": 3}}, "settings.beam"),
-    ({"content": ""}, "content"),
-    ({"content": 5}, "content"),
-    ({}, "content"),
-    ({"content": "Hi", "extra": 1}, "extra"),
-    ({"content": "Hi", "callback_url": "http://127.0.0.1:9/hook"}, "callback_url"),
-    ({"content": "Hi", "callback_url": "http://10.1.2.3/hook"}, "callback_url"),
-    ({"content": "Hi", "callback_url": "ftp://example.com/x"}, "callback_url"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"content": "Hi", "settings": {"max_new_tokens": 100000}}, "settings.max_new_tokens"),
+        ({"content": "Hi", "settings": {"temperature": -1.0}}, "settings.temperature"),
+        ({"content": "Hi", "settings": {"alpha": "strong"}}, "settings.alpha"),
+        ({"content": "Hi", "settings": {"beam": 3}}, "settings.beam"),
+        ({"content": ""}, "content"),
+        ({"content": 5}, "content"),
+        ({}, "content"),
+        ({"content": "Hi", "extra": 1}, "extra"),
+        ({"content": "Hi", "callback_url": "http://127.0.0.1:9/hook"}, "callback_url"),
+        ({"content": "Hi", "callback_url": "http://10.1.2.3/hook"}, "callback_url"),
+        ({"content": "Hi", "callback_url": "ftp://example.com/x"}, "callback_url"),
+    ],
+)
 def test_bad_input_is_400_naming_the_field_and_stores_nothing(alice_client, conversation, body, field):
     response = alice_client.post(url(conversation), body)
     assert response.status_code == 400, response.content

@@ -1,5 +1,6 @@
 """The steering strength per user: learned by Thompson sampling from ratings (the job records its arm, the
 rating teaches it), or pinned; an explicit alpha always wins and teaches nothing."""
+
 import pytest
 
 from assistant.models import GenerationJob
@@ -25,7 +26,12 @@ def test_a_new_user_learns_from_the_default_arm(alice_client):
     body = alice_client.get(STEERING).json()
     assert body["mode"] == "learned" and body["alpha"] == 3.0
     assert [(arm["alpha"], arm["ups"], arm["downs"]) for arm in body["arms"]] == [
-        (0.0, 0, 0), (1.0, 0, 0), (2.0, 0, 0), (3.0, 0, 0), (5.0, 0, 0)]
+        (0.0, 0, 0),
+        (1.0, 0, 0),
+        (2.0, 0, 0),
+        (3.0, 0, 0),
+        (5.0, 0, 0),
+    ]
 
 
 def test_the_job_records_its_arm_and_the_rating_teaches_it(alice, alice_client, conversation, run_jobs):
@@ -65,16 +71,19 @@ def test_pinning_and_returning_to_learned(alice_client, conversation, run_jobs):
     assert (response.json()["mode"], response.json()["alpha"]) == ("learned", 3.0)
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"mode": "pinned"}, "alpha"),
-    ({"mode": "learned", "alpha": 2.0}, "alpha"),
-    ({"mode": "learned", "alpha": None}, "alpha"),
-    ({"mode": "pinned", "alpha": None}, "alpha"),
-    ({"mode": "sometimes"}, "mode"),
-    ({"mode": "pinned", "alpha": 101}, "alpha"),
-    ({"mode": "pinned", "alpha": "2"}, "alpha"),
-    ({"alpha": 2.0}, "mode"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"mode": "pinned"}, "alpha"),
+        ({"mode": "learned", "alpha": 2.0}, "alpha"),
+        ({"mode": "learned", "alpha": None}, "alpha"),
+        ({"mode": "pinned", "alpha": None}, "alpha"),
+        ({"mode": "sometimes"}, "mode"),
+        ({"mode": "pinned", "alpha": 101}, "alpha"),
+        ({"mode": "pinned", "alpha": "2"}, "alpha"),
+        ({"alpha": 2.0}, "mode"),
+    ],
+)
 def test_bad_input_names_the_field_and_changes_nothing(alice_client, body, field):
     response = alice_client.put(STEERING, body)
     assert response.status_code == 400 and field in response.json()["error"]["fields"]

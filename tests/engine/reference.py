@@ -1,5 +1,6 @@
 """The paper's two-stream rule, written as the paper and the official code state it: the oracle the engine's
 mixing-matrix implementation (`alignment_engine.linear_alignment`) is tested against."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Bad parameters raise InvalidParameterError naming the field."""
+
 import pytest
 
 from alignment_engine import GenerationConfig, GenerationRequest, InvalidParameterError, Principle

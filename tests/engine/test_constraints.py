@@ -1,4 +1,5 @@
 """Rules as decoding constraints on the real SmolLM2 tokenizer, and greedy decoding with the real model."""
+
 import random
 
 import pytest
@@ -12,9 +13,25 @@ pytestmark = pytest.mark.slow
 
 # Hand-checked ids of the SmolLM2 tokenizer (asserted in test_hand_checked_ids).
 IDS = {
-    " very": 1035, " every": 897, "!": 17, " Very": 15753, "very": 583, " ve": 1590, "ry": 541, " ver": 2303,
-    " not": 441, " nothing": 3878, " The": 378, " the": 260, "-": 29, " -": 731, "\n": 198, "1": 33, ".": 30,
-    " ": 216, "Dear": 35097,
+    " very": 1035,
+    " every": 897,
+    "!": 17,
+    " Very": 15753,
+    "very": 583,
+    " ve": 1590,
+    "ry": 541,
+    " ver": 2303,
+    " not": 441,
+    " nothing": 3878,
+    " The": 378,
+    " the": 260,
+    "-": 29,
+    " -": 731,
+    "\n": 198,
+    "1": 33,
+    ".": 30,
+    " ": 216,
+    "Dear": 35097,
 }
 IM_END = 2
 
@@ -256,8 +273,9 @@ RULE_SETS = [
 def greedy(engine, vocabulary, prompt, rules, max_new_tokens=40):
     """Plain greedy decoding of the real model with the constraints (the decode loop's calls, nothing else)."""
     tokenizer, model = engine.tokenizer, engine.model
-    text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                         add_generation_prompt=True)
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+    )
     input_ids = torch.tensor([tokenizer(text, add_special_tokens=False)["input_ids"]])
     eos = [IM_END, *sorted(set(engine.eos_token_ids) - {IM_END})]
     state = RuleConstraints.for_request(rules, vocabulary, eos, max_new_tokens=max_new_tokens)

@@ -1,4 +1,5 @@
 """The backend-neutral decoding step and request state on tiny hand-made tensors (no model)."""
+
 import pytest
 import torch
 

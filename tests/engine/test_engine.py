@@ -1,4 +1,5 @@
 """The torch engine on the real default model (SmolLM2-135M-Instruct)."""
+
 import re
 
 import pytest
@@ -17,8 +18,36 @@ QUESTIONS = [
     "Why is the sky blue?",
 ]
 FRENCH_STOPWORDS = {
-    "le", "la", "les", "un", "une", "des", "et", "est", "en", "du", "de", "pour", "que", "qui", "dans", "pas", "vous",
-    "nous", "il", "elle", "sont", "avec", "sur", "au", "aux", "ce", "ces", "plus", "votre", "vos",
+    "le",
+    "la",
+    "les",
+    "un",
+    "une",
+    "des",
+    "et",
+    "est",
+    "en",
+    "du",
+    "de",
+    "pour",
+    "que",
+    "qui",
+    "dans",
+    "pas",
+    "vous",
+    "nous",
+    "il",
+    "elle",
+    "sont",
+    "avec",
+    "sur",
+    "au",
+    "aux",
+    "ce",
+    "ces",
+    "plus",
+    "votre",
+    "vos",
 }
 
 
@@ -42,9 +71,12 @@ def test_alpha_zero_is_greedy_decoding_of_the_principle_prompt(engine):
     prompt = torch.tensor([stream_token_ids(engine.tokenizer, request)[0]])
     with torch.inference_mode():
         reference = engine.model.generate(
-            prompt, attention_mask=torch.ones_like(prompt), do_sample=False, max_new_tokens=40,
+            prompt,
+            attention_mask=torch.ones_like(prompt),
+            do_sample=False,
+            max_new_tokens=40,
             pad_token_id=engine.tokenizer.pad_token_id,
-        )[0, prompt.shape[1]:]
+        )[0, prompt.shape[1] :]
     expected = engine.tokenizer.decode(reference, skip_special_tokens=True)
     assert result.text == expected
     assert result.tokens == len(reference)
@@ -74,8 +106,11 @@ def test_batched_equals_one_at_a_time(engine):
 
 def test_same_seed_same_text_and_seeds_can_differ(engine):
     def sample(seed):
-        return engine.generate(ask(QUESTIONS[2], ["Be creative."], do_sample=True, seed=seed, temperature=1.0,
-                                   top_p=1.0, max_new_tokens=24)).text
+        return engine.generate(
+            ask(
+                QUESTIONS[2], ["Be creative."], do_sample=True, seed=seed, temperature=1.0, top_p=1.0, max_new_tokens=24
+            )
+        ).text
 
     assert sample(11) == sample(11)
     assert len({sample(11), sample(12), sample(13)}) > 1
@@ -133,6 +168,7 @@ def test_prompt_longer_than_the_context_is_rejected(engine):
 def test_a_small_window_refuses_long_prompts_and_ends_replies_at_its_edge(engine):
     request = ask(QUESTIONS[0], ["Answer like a pirate."], max_new_tokens=100)
     prompt_tokens = max(len(stream) for stream in engine.prompt_token_ids(request))
+
     def with_window(tokens):
         return TorchEngine(engine.model, engine.tokenizer, engine.model_id, engine.device, context_length=tokens)
 

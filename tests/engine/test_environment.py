@@ -4,6 +4,7 @@ A fresh interpreter with a minimal environment watches os.environ: every read or
 alignment_engine/ (outside cli.py's main) is recorded while the modules are imported and, in the slow test,
 while an engine is loaded and generates.
 """
+
 import json
 import os
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 ENGINE_DIR = REPO / "alignment_engine"
 
-WATCHER = r'''
+WATCHER = r"""
 import json, os, sys
 
 ENGINE_DIR = sys.argv[1]
@@ -61,13 +62,17 @@ if sys.argv[2] == "generate":
         "Hi", ["Be brief"], alignment_engine.GenerationConfig(max_new_tokens=2)))
 changed = sorted(key for key in set(before) | set(os.environ) if before.get(key) != os.environ.get(key))
 print(json.dumps({"touched": touched, "changed": changed}))
-'''
+"""
 
 
 def watch(mode):
     env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/root"), "PYTHONPATH": str(REPO)}
     completed = subprocess.run(
-        [sys.executable, "-c", WATCHER, str(ENGINE_DIR), mode], cwd=REPO, env=env, capture_output=True, text=True,
+        [sys.executable, "-c", WATCHER, str(ENGINE_DIR), mode],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=600,
     )
     assert completed.returncode == 0, completed.stderr

@@ -1,5 +1,6 @@
 """The repetition guard inside the engine: settings, the logits processor on hand-computed rows, and the real
 model's two-principle demo conversation with greedy decoding at the defaults (it must not loop)."""
+
 import pytest
 import torch
 
@@ -22,7 +23,11 @@ def test_the_guard_is_on_by_default_at_the_tuned_settings():
     config = GenerationConfig()
     assert config.guard_on
     assert (config.dry_multiplier, config.dry_base, config.dry_allowed_length, config.dry_penalty_last_n) == (
-        engine_config.DEFAULT_DRY_MULTIPLIER, 1.75, 2, -1)
+        engine_config.DEFAULT_DRY_MULTIPLIER,
+        1.75,
+        2,
+        -1,
+    )
     assert config.dry_sequence_breakers == ()
     assert (config.presence_penalty, config.frequency_penalty) == (0.0, 0.0)
     assert isinstance(processors_for(request())[0], RepetitionGuard)
@@ -39,11 +44,20 @@ def test_the_guard_switches_off():
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("presence_penalty", 2.5), ("presence_penalty", -2.01), ("presence_penalty", "1"),
-        ("frequency_penalty", float("nan")), ("frequency_penalty", 3), ("dry_multiplier", -0.1),
-        ("dry_multiplier", engine_config.MAX_DRY_MULTIPLIER + 1), ("dry_base", 0.5), ("dry_base", True),
-        ("dry_allowed_length", 0), ("dry_allowed_length", 2.5), ("dry_penalty_last_n", -2),
-        ("dry_sequence_breakers", [""]), ("dry_sequence_breakers", [1]),
+        ("presence_penalty", 2.5),
+        ("presence_penalty", -2.01),
+        ("presence_penalty", "1"),
+        ("frequency_penalty", float("nan")),
+        ("frequency_penalty", 3),
+        ("dry_multiplier", -0.1),
+        ("dry_multiplier", engine_config.MAX_DRY_MULTIPLIER + 1),
+        ("dry_base", 0.5),
+        ("dry_base", True),
+        ("dry_allowed_length", 0),
+        ("dry_allowed_length", 2.5),
+        ("dry_penalty_last_n", -2),
+        ("dry_sequence_breakers", [""]),
+        ("dry_sequence_breakers", [1]),
         ("dry_sequence_breakers", ["x"] * (engine_config.MAX_DRY_SEQUENCE_BREAKERS + 1)),
     ],
 )
@@ -54,8 +68,15 @@ def test_bad_guard_settings_name_their_field(field, value):
 
 
 def test_guard_settings_round_trip():
-    config = GenerationConfig(presence_penalty=-2.0, frequency_penalty=2.0, dry_multiplier=1.5, dry_base=2.0,
-                              dry_allowed_length=3, dry_penalty_last_n=64, dry_sequence_breakers=["\n", ":"])
+    config = GenerationConfig(
+        presence_penalty=-2.0,
+        frequency_penalty=2.0,
+        dry_multiplier=1.5,
+        dry_base=2.0,
+        dry_allowed_length=3,
+        dry_penalty_last_n=64,
+        dry_sequence_breakers=["\n", ":"],
+    )
     assert config.dry_sequence_breakers == ("\n", ":")
     data = config.to_dict()
     assert data["dry_sequence_breakers"] == ["\n", ":"]
@@ -131,14 +152,35 @@ def test_the_two_principle_demo_does_not_loop_with_the_real_model(engine):
 def test_cli_flags_set_the_guard():
     from alignment_engine.cli import build_parser, config_values
 
-    args = build_parser().parse_args([
-        "generate", "hi", "--presence-penalty", "0.5", "--frequency-penalty", "-1", "--dry-multiplier", "1.2",
-        "--dry-base", "2", "--dry-allowed-length", "3", "--dry-penalty-last-n", "64",
-        "--dry-sequence-breaker", "\n", "--dry-sequence-breaker", ":",
-    ])
+    args = build_parser().parse_args(
+        [
+            "generate",
+            "hi",
+            "--presence-penalty",
+            "0.5",
+            "--frequency-penalty",
+            "-1",
+            "--dry-multiplier",
+            "1.2",
+            "--dry-base",
+            "2",
+            "--dry-allowed-length",
+            "3",
+            "--dry-penalty-last-n",
+            "64",
+            "--dry-sequence-breaker",
+            "\n",
+            "--dry-sequence-breaker",
+            ":",
+        ]
+    )
     config = GenerationConfig.from_dict(config_values(args))
     assert (config.presence_penalty, config.frequency_penalty, config.dry_multiplier, config.dry_base) == (
-        0.5, -1.0, 1.2, 2.0)
+        0.5,
+        -1.0,
+        1.2,
+        2.0,
+    )
     assert (config.dry_allowed_length, config.dry_penalty_last_n, config.dry_sequence_breakers) == (3, 64, ("\n", ":"))
     defaults = GenerationConfig.from_dict(config_values(build_parser().parse_args(["generate", "hi"])))
     assert defaults == GenerationConfig()

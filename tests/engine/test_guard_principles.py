@@ -4,6 +4,7 @@ With equal weights every principle sits in one system message and the rule has t
 count; with unequal weights each principle's own contrast is averaged (alpha/n * sum w_i (z_i - z_0)), so the
 total step is alpha times the mean weight, never alpha times the sum.
 """
+
 import pytest
 import torch
 

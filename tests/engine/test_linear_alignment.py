@@ -1,4 +1,5 @@
 """The pure Linear Alignment step against small hand-computed examples."""
+
 import math
 
 import pytest

@@ -1,4 +1,5 @@
 """Streams: principles in the system message via the chat template; base system text in every stream."""
+
 import pytest
 
 from alignment_engine import GenerationConfig, GenerationRequest, Principle

@@ -1,4 +1,5 @@
 """The repetition guards on hand-computed examples (no model)."""
+
 import pytest
 import torch
 

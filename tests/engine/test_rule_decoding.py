@@ -1,4 +1,5 @@
 """Rules in the engine's decode loop: the RuleMask processor on hand-checked tokens, admission, greedy replies."""
+
 import pytest
 import torch
 
@@ -73,8 +74,11 @@ def test_nothing_allowed_left_by_another_processor_forces_the_best_allowed_token
 
 
 def test_processors_for_puts_the_rules_last(vocabulary):
-    request = GenerationRequest(messages=[{"role": "user", "content": "Hi"}],
-                                config=GenerationConfig(no_repeat_ngram_size=3), rules=[{"type": "no_emoji"}])
+    request = GenerationRequest(
+        messages=[{"role": "user", "content": "Hi"}],
+        config=GenerationConfig(no_repeat_ngram_size=3),
+        rules=[{"type": "no_emoji"}],
+    )
     constraints = RuleConstraints(request.enforced_rules(), vocabulary, [IM_END])
     processors = processors_for(request, constraints)
     assert isinstance(processors[-1], RuleMask)
@@ -88,13 +92,17 @@ def test_principle_rules_parse_json_and_name_the_field():
     principle = Principle("Write in lower case.", rules=[{"type": "casing", "value": "lower"}])
     assert principle.rules == (Casing("lower"),)
     with pytest.raises(InvalidParameterError) as error:
-        GenerationRequest(messages=[{"role": "user", "content": "Hi"}],
-                          principles=["Be kind.", {"text": "x", "rules": [{"type": "casing", "value": "title"}]}])
+        GenerationRequest(
+            messages=[{"role": "user", "content": "Hi"}],
+            principles=["Be kind.", {"text": "x", "rules": [{"type": "casing", "value": "title"}]}],
+        )
     assert error.value.field == "principles[1].rules[0].value"
     request = GenerationRequest(
         messages=[{"role": "user", "content": "Hi"}],
-        principles=[Principle("a", rules=[{"type": "forbidden", "value": ["very"]}]),
-                    Principle("b", rules=[{"type": "forbidden", "value": ["very"]}, {"type": "no_emoji"}])],
+        principles=[
+            Principle("a", rules=[{"type": "forbidden", "value": ["very"]}]),
+            Principle("b", rules=[{"type": "forbidden", "value": ["very"]}, {"type": "no_emoji"}]),
+        ],
     )
     assert request.enforced_rules()[0] == Forbidden(("very",))
     assert len(request.enforced_rules()) == 2  # the same rule twice is kept once
@@ -106,16 +114,22 @@ def test_impossible_rules_are_refused_before_any_prefill(engine, monkeypatch):
     good = GenerationRequest.from_prompt("Hi")
     impossible = GenerationRequest(
         messages=[{"role": "user", "content": "Hi"}],
-        principles=[Principle("Open warmly.", rules=[{"type": "opening", "value": "Very glad you asked!"}]),
-                    Principle("Plain words.", rules=[{"type": "forbidden", "value": ["very"]}])],
+        principles=[
+            Principle("Open warmly.", rules=[{"type": "opening", "value": "Very glad you asked!"}]),
+            Principle("Plain words.", rules=[{"type": "forbidden", "value": ["very"]}]),
+        ],
     )
     with pytest.raises(InvalidParameterError) as error:
         engine.generate_batch([good, impossible])
     assert error.value.field == "principles[0].rules[0]" and "principles[1].rules[0]" in error.value.message
     with pytest.raises(InvalidParameterError) as error:
-        engine.generate(GenerationRequest(
-            messages=[{"role": "user", "content": "Hi"}], config=GenerationConfig(max_new_tokens=3),
-            rules=[{"type": "closing", "value": "With my very best regards to you."}]))
+        engine.generate(
+            GenerationRequest(
+                messages=[{"role": "user", "content": "Hi"}],
+                config=GenerationConfig(max_new_tokens=3),
+                rules=[{"type": "closing", "value": "With my very best regards to you."}],
+            )
+        )
     assert error.value.field == "max_new_tokens"
     assert prefills == []
 
@@ -134,9 +148,13 @@ RULE_SETS = [
     [{"type": "list_style", "value": "bullets"}],
     [{"type": "list_style", "value": "none"}],
     [{"type": "no_emoji"}],
-    [{"type": "opening", "value": "dear user,"}, {"type": "closing", "value": "best regards."},
-     {"type": "max_sentences", "value": 3}, {"type": "casing", "value": "lower"},
-     {"type": "forbidden", "value": ["very"]}],
+    [
+        {"type": "opening", "value": "dear user,"},
+        {"type": "closing", "value": "best regards."},
+        {"type": "max_sentences", "value": 3},
+        {"type": "casing", "value": "lower"},
+        {"type": "forbidden", "value": ["very"]},
+    ],
 ]
 
 

@@ -1,4 +1,5 @@
 """The rule recogniser on positive and negative phrasings (the labelled set of bench/rule_phrasings.jsonl)."""
+
 import json
 from pathlib import Path
 
@@ -46,8 +47,16 @@ def test_phrasings_from_the_issue(text, rule):
 
 @pytest.mark.parametrize(
     "text",
-    ["be concise", "write like a pirate", "avoid jargon", "I am a chemist", "", "   ", "x" * 600,
-     "Start every reply with 'Dear user,' and never use the word 'dear'"],
+    [
+        "be concise",
+        "write like a pirate",
+        "avoid jargon",
+        "I am a chemist",
+        "",
+        "   ",
+        "x" * 600,
+        "Start every reply with 'Dear user,' and never use the word 'dear'",
+    ],
 )
 def test_not_rules(text):
     assert recognise_rule(text) is None

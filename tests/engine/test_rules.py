@@ -1,4 +1,5 @@
 """The rule vocabulary: JSON form, errors naming the field, the checker and the compatibility check."""
+
 import random
 
 import pytest

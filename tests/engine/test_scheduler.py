@@ -1,4 +1,5 @@
 """The shared decode loop on a scripted model runner (no model): admission, rounds, window, cancel, lock."""
+
 import pytest
 import torch
 

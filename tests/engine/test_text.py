@@ -1,4 +1,5 @@
 """Incremental decoding: no mojibake, stop strings never leak into deltas."""
+
 import pytest
 
 from alignment_engine.text import IncrementalText

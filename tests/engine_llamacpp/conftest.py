@@ -2,6 +2,7 @@
 
 ENGINE_THREADS, when set, gives the llama.cpp engine's thread count (the engine itself reads no environment).
 """
+
 from __future__ import annotations
 
 import os

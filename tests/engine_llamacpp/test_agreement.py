@@ -7,6 +7,7 @@ that independent noise by sqrt((1 + alpha)^2 + alpha^2) (3.6 at alpha = 2): near
 What must hold: plain prompting agrees at >= 95% of steps, alpha = 2 at >= 90%, and every disagreement is a
 near-tie, i.e. llama.cpp's token is within NEAR_TIE logits of torch's choice in torch's own combined logits.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -42,10 +43,13 @@ def forced_logits(llama_engine, torch_engine):
         with torch.inference_mode():
             prompt_ids = torch.tensor([streams[0]])
             output = torch_engine.model.generate(
-                prompt_ids, attention_mask=torch.ones_like(prompt_ids), max_new_tokens=FORCED_TOKENS,
-                min_new_tokens=FORCED_TOKENS, do_sample=False,
+                prompt_ids,
+                attention_mask=torch.ones_like(prompt_ids),
+                max_new_tokens=FORCED_TOKENS,
+                min_new_tokens=FORCED_TOKENS,
+                do_sample=False,
             )
-        forced = output[0, len(streams[0]):].tolist()
+        forced = output[0, len(streams[0]) :].tolist()
         torch_rows, llama_rows = [], []
         for stream in streams:
             tokens = stream + forced
@@ -67,8 +71,10 @@ def greedy_choices(stream_logits: torch.Tensor, alpha: float) -> torch.Tensor:
     config = GenerationConfig(alpha=alpha)
     steps = stream_logits.shape[1]
     probabilities = la.aligned_probabilities(
-        combined_logits(stream_logits, alpha), stream_logits[0],
-        torch.full((steps,), config.temperature), torch.full((steps,), config.top_p),
+        combined_logits(stream_logits, alpha),
+        stream_logits[0],
+        torch.full((steps,), config.temperature),
+        torch.full((steps,), config.top_p),
     )
     return probabilities.argmax(-1)
 

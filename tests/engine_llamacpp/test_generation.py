@@ -1,4 +1,5 @@
 """The llama.cpp backend keeps the engine's contract: results, batching, seeds, streaming, stops, errors."""
+
 from __future__ import annotations
 
 import json

@@ -1,6 +1,7 @@
 """The repetition guard on the llama.cpp backend and against the torch backend: the same breaker ids from both
 vocabularies, the same penalties on the same history, the same greedy choice where the logits agree, and the
 real model's two-principle demo conversation does not loop."""
+
 import pytest
 
 pytest.importorskip("llama_cpp")
@@ -55,7 +56,7 @@ def test_both_backends_penalise_and_choose_alike_on_the_same_history(llama_engin
 def test_the_two_principle_demo_does_not_loop_on_llamacpp(llama_engine):
     result = llama_engine.generate(demo_request())
     share = repeated_ngram_share(result.text)
-    print(f"llama.cpp demo: {result.tokens} tokens, {result.finish_reason}, repeated 4-grams {share:.2f}: "
-          f"{result.text!r}")
+    print(
+        f"llama.cpp demo: {result.tokens} tokens, {result.finish_reason}, repeated 4-grams {share:.2f}: {result.text!r}"
+    )
     assert share <= 0.3
-

@@ -1,4 +1,5 @@
 """Both backends feed the model the same prompt token ids and turn token ids into the same text."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Rules on the llama.cpp backend: the same vocabulary as torch, every rule kept, the same greedy replies."""
+
 from __future__ import annotations
 
 import pytest

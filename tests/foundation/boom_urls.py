@@ -1,4 +1,5 @@
 """A URLconf for the 500 test: the real one plus views that fail unexpectedly."""
+
 from django.urls import path
 from rest_framework.views import APIView
 

@@ -1,4 +1,5 @@
 """The admin: staff only; principles edited through services (versions recorded); history read-only."""
+
 import pytest
 from django.test import Client
 
@@ -106,8 +107,15 @@ def test_admin_form_reports_active_limit(settings, staff_client, alice, alice_pr
     settings.MAX_ACTIVE_PRINCIPLES_PER_USER = 1
     response = staff_client.post(
         "/admin/preferences/principle/add/",
-        {"owner": alice.pk, "text": "One too many.", "weight": "1.0", "active": "on", "position": "1",
-         "versions-TOTAL_FORMS": "0", "versions-INITIAL_FORMS": "0"},
+        {
+            "owner": alice.pk,
+            "text": "One too many.",
+            "weight": "1.0",
+            "active": "on",
+            "position": "1",
+            "versions-TOTAL_FORMS": "0",
+            "versions-INITIAL_FORMS": "0",
+        },
     )
     assert response.status_code == 200
     assert "1 active principles, the limit" in response.content.decode()
@@ -125,7 +133,8 @@ def test_bulk_deactivate_and_activate_record_versions(settings, staff_client, al
     assert first.versions.order_by("-number").first().active is False
 
     response = staff_client.post(
-        changelist, {"action": "activate_principles", "_selected_action": [first.pk, second.pk, third.pk]},
+        changelist,
+        {"action": "activate_principles", "_selected_action": [first.pk, second.pk, third.pk]},
         follow=True,
     )
     assert Principle.objects.filter(owner=alice, active=True).count() == 2  # the limit refused the third
@@ -138,9 +147,12 @@ def test_versions_cannot_be_changed_or_deleted(staff_client, alice_principle_for
     delete_version = f"/admin/preferences/principleversion/{version.pk}/delete/"
     assert staff_client.post(delete_version, {"post": "yes"}).status_code == 403
     assert PrincipleVersion.objects.filter(pk=version.pk).exists()
-    assert staff_client.post(
-        f"/admin/preferences/principle/{alice_principle_for_admin.pk}/delete/", {"post": "yes"}
-    ).status_code == 403
+    assert (
+        staff_client.post(
+            f"/admin/preferences/principle/{alice_principle_for_admin.pk}/delete/", {"post": "yes"}
+        ).status_code
+        == 403
+    )
     assert Principle.objects.filter(pk=alice_principle_for_admin.pk).exists()
 
 

@@ -1,4 +1,5 @@
 """Token login/logout (knox), the login throttle, and the createuser / issue_token commands."""
+
 import pytest
 from django.core.cache import cache
 from django.core.management import CommandError, call_command

@@ -1,4 +1,5 @@
 """The chat admin: staff read conversations and jobs; jobs are cancelled only through the cancel action."""
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
@@ -12,7 +13,9 @@ JOBS = "/admin/assistant/generationjob/"
 
 def _job(owner, conversation=None, **fields) -> GenerationJob:
     values = {
-        "input_messages": [{"role": "user", "content": "Hello"}], "alpha": 1.5, "settings": {"alpha": 1.5},
+        "input_messages": [{"role": "user", "content": "Hello"}],
+        "alpha": 1.5,
+        "settings": {"alpha": 1.5},
         "principle_versions": [{"version_id": 1, "principle_id": 1, "text": "Answer in haiku.", "weight": 1.0}],
     }
     values.update(fields)
@@ -29,8 +32,17 @@ def conversation(alice) -> Conversation:
 
 @pytest.fixture
 def jobs(alice, bob, conversation) -> dict[str, GenerationJob]:
-    succeeded = _job(alice, conversation, status="succeeded", backend="torch", model_id="smollm2",
-                     completion_tokens=7, latency_ms=900, worker_id="gpu-1", attempts=1)
+    succeeded = _job(
+        alice,
+        conversation,
+        status="succeeded",
+        backend="torch",
+        model_id="smollm2",
+        completion_tokens=7,
+        latency_ms=900,
+        worker_id="gpu-1",
+        attempts=1,
+    )
     Reply.objects.create(job=succeeded, content="Try the bifanas.")
     return {
         "succeeded": succeeded,
@@ -88,7 +100,8 @@ def test_conversation_page_shows_messages_and_jobs(staff_client, conversation, j
 
 
 @pytest.mark.parametrize(
-    "query", ["", "?status__exact=queued", "?backend__exact=torch", "?q=bob", "?q=not-a-uuid"],
+    "query",
+    ["", "?status__exact=queued", "?backend__exact=torch", "?q=bob", "?q=not-a-uuid"],
 )
 def test_staff_sees_jobs(query, staff_client, jobs):
     assert staff_client.get(JOBS + query).status_code == 200

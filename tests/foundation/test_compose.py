@@ -5,6 +5,7 @@ merge keys as compose does) against a JSON schema for the part of the Compose Sp
 written from the spec (https://github.com/compose-spec/compose-spec, schema/compose-spec.json): unknown keys
 fail, as they do in `docker compose config`.
 """
+
 import re
 from pathlib import Path
 
@@ -42,9 +43,7 @@ DEPENDS_ON = {
                     "additionalProperties": False,
                     "required": ["condition"],
                     "properties": {
-                        "condition": {
-                            "enum": ["service_started", "service_healthy", "service_completed_successfully"]
-                        },
+                        "condition": {"enum": ["service_started", "service_healthy", "service_completed_successfully"]},
                         "restart": {"type": "boolean"},
                         "required": {"type": "boolean"},
                     },

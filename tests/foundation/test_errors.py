@@ -1,4 +1,5 @@
 """The JSON error shape for Django-level errors and the body limit."""
+
 import pytest
 
 
@@ -45,22 +46,25 @@ def test_session_auth_api_write_without_csrf_token_is_json_403(db, alice):
 
 
 def test_invalid_content_length_is_400(db, client):
-    response = client.generic("POST", "/api/v1/auth/login/", b"{}", content_type="application/json",
-                              CONTENT_LENGTH="abc")
+    response = client.generic(
+        "POST", "/api/v1/auth/login/", b"{}", content_type="application/json", CONTENT_LENGTH="abc"
+    )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "bad_request"
 
 
 def test_oversized_login_body_is_413(db, client, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
-    response = client.post("/api/v1/auth/login/", {"username": "a" * 200, "password": "x"},
-                           content_type="application/json")
+    response = client.post(
+        "/api/v1/auth/login/", {"username": "a" * 200, "password": "x"}, content_type="application/json"
+    )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "request_too_large"
 
 
 def test_chunked_body_without_length_is_411(db, client):
-    response = client.generic("POST", "/api/v1/auth/login/", b"", content_type="application/json",
-                              HTTP_TRANSFER_ENCODING="chunked")
+    response = client.generic(
+        "POST", "/api/v1/auth/login/", b"", content_type="application/json", HTTP_TRANSFER_ENCODING="chunked"
+    )
     assert response.status_code == 411
     assert response.json()["error"]["code"] == "length_required"

@@ -1,4 +1,5 @@
 """Admin for the feedback loop: feedback with filters, suggestion review through the services, steering state."""
+
 import pytest
 
 from assistant.models import Feedback, GenerationJob, Reply
@@ -18,12 +19,24 @@ def staff_client(client, staff_user):
 
 
 def feedback_on(user, principle, rating, model_id="smollm2"):
-    job = GenerationJob.objects.create(owner=user, input_messages=[{"role": "user", "content": "Hi"}],
-                                       settings={"alpha": 2.0}, status="succeeded", model_id=model_id)
+    job = GenerationJob.objects.create(
+        owner=user,
+        input_messages=[{"role": "user", "content": "Hi"}],
+        settings={"alpha": 2.0},
+        status="succeeded",
+        model_id=model_id,
+    )
     Reply.objects.create(job=job, content=f"reply {rating}")
     versions = [{"version_id": None, "principle_id": principle.pk, "text": principle.text, "weight": 1.0}]
-    return Feedback.objects.create(job=job, owner=user, rating=rating, reply_text=f"reply {rating}",
-                                   principle_versions=versions, alpha=2.0, model_id=model_id)
+    return Feedback.objects.create(
+        job=job,
+        owner=user,
+        rating=rating,
+        reply_text=f"reply {rating}",
+        principle_versions=versions,
+        alpha=2.0,
+        model_id=model_id,
+    )
 
 
 def test_feedback_list_filters_by_rating_principle_user_and_model(staff_client, alice, bob):
@@ -32,15 +45,30 @@ def test_feedback_list_filters_by_rating_principle_user_and_model(staff_client, 
     down = feedback_on(bob, french, "down", model_id="other-model")
     page = staff_client.get("/admin/assistant/feedback/")
     assert page.status_code == 200 and "reply up" not in page.content.decode()  # the list shows no texts
-    for query, expected in [("?rating__exact=down", down), (f"?principle={concise.pk}", up),
-                            (f"?owner__id__exact={bob.pk}", down), ("?model_id=smollm2", up)]:
+    for query, expected in [
+        ("?rating__exact=down", down),
+        (f"?principle={concise.pk}", up),
+        (f"?owner__id__exact={bob.pk}", down),
+        ("?model_id=smollm2", up),
+    ]:
         listed = staff_client.get("/admin/assistant/feedback/" + query).context["cl"].result_list
         assert list(listed) == [expected], query
 
 
 def test_suggestions_are_accepted_and_rejected_through_the_services(staff_client, alice):
-    drafts = [SuggestionDraft(kind="new_principle", principle_id=None, text=f"Rule {n}.", weight=None, rule=None,
-                              rationale="measured", feedback_ids=(1,), key=f"k{n}") for n in range(2)]
+    drafts = [
+        SuggestionDraft(
+            kind="new_principle",
+            principle_id=None,
+            text=f"Rule {n}.",
+            weight=None,
+            rule=None,
+            rationale="measured",
+            feedback_ids=(1,),
+            key=f"k{n}",
+        )
+        for n in range(2)
+    ]
     first, second = suggestions_store(user_id=alice.pk, drafts=drafts)
     changelist = "/admin/preferences/suggestion/"
     staff_client.post(changelist, {"action": "accept_suggestions", "_selected_action": [first.pk]})

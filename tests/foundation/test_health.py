@@ -1,4 +1,5 @@
 """/healthz and /readyz: JSON, no auth; readiness names the dependency that fails."""
+
 import pytest
 
 

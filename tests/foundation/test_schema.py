@@ -1,4 +1,5 @@
 """The OpenAPI schema: generated without warnings, valid, every operation documents its errors."""
+
 import io
 from pathlib import Path
 
@@ -89,7 +90,11 @@ def test_schema_is_the_committed_snapshot(schema):
     committed = yaml.safe_load(SNAPSHOT.read_text())
     if schema != committed:
         changed = sorted(set(schema["paths"]) ^ set(committed["paths"])) or [
-            path for path in schema["paths"] if schema["paths"][path] != committed["paths"].get(path)]
-        components = [name for name in set(schema["components"]["schemas"]) | set(committed["components"]["schemas"])
-                      if schema["components"]["schemas"].get(name) != committed["components"]["schemas"].get(name)]
+            path for path in schema["paths"] if schema["paths"][path] != committed["paths"].get(path)
+        ]
+        components = [
+            name
+            for name in set(schema["components"]["schemas"]) | set(committed["components"]["schemas"])
+            if schema["components"]["schemas"].get(name) != committed["components"]["schemas"].get(name)
+        ]
         pytest.fail(f"the schema differs from {SNAPSHOT.name}: paths {changed[:10]}, components {components[:10]}")

@@ -1,4 +1,5 @@
 """Settings come from the environment with production-safe defaults (checked in fresh interpreters)."""
+
 import json
 import os
 import subprocess
@@ -20,8 +21,9 @@ def _settings(**env: str) -> subprocess.CompletedProcess:
     ignored = {"DATABASE_URL", "DEBUG", "SECRET_KEY", "DB_POOL_MAX_SIZE", "DB_CONN_MAX_AGE"}
     clean = {key: value for key, value in os.environ.items() if key not in ignored}
     clean.update(DJANGO_SETTINGS_MODULE="config.settings", **env)
-    return subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=clean, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_secret_key_is_required_when_debug_is_off():
@@ -37,8 +39,13 @@ def test_the_env_example_placeholder_secret_key_is_refused_when_debug_is_off():
 
 
 def test_production_defaults():
-    result = _settings(SECRET_KEY="s", DATABASE_URL="postgres://u:p@db:5432/principled",
-                       ALLOWED_HOSTS="assistant.example.com", SERVED_OVER_HTTPS="1", MAX_REQUEST_BODY_BYTES="1234")
+    result = _settings(
+        SECRET_KEY="s",
+        DATABASE_URL="postgres://u:p@db:5432/principled",
+        ALLOWED_HOSTS="assistant.example.com",
+        SERVED_OVER_HTTPS="1",
+        MAX_REQUEST_BODY_BYTES="1234",
+    )
     assert result.returncode == 0, result.stderr
     values = json.loads(result.stdout)
     assert values.pop("options") == {"pool": {"min_size": 2, "max_size": 8, "timeout": 10.0}}
@@ -63,8 +70,9 @@ def test_sqlite_file_when_database_url_is_unset():
 
 
 def test_the_pool_can_be_turned_off_for_persistent_connections():
-    result = _settings(SECRET_KEY="s", DATABASE_URL="postgres://u:p@db:5432/principled", DB_POOL_MAX_SIZE="0",
-                       DB_CONN_MAX_AGE="60")
+    result = _settings(
+        SECRET_KEY="s", DATABASE_URL="postgres://u:p@db:5432/principled", DB_POOL_MAX_SIZE="0", DB_CONN_MAX_AGE="60"
+    )
     assert result.returncode == 0, result.stderr
     values = json.loads(result.stdout)
     assert "pool" not in values["options"] and values["conn_max_age"] == 60

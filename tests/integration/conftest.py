@@ -4,6 +4,7 @@ real Redis (a DB number of its own) and on pytest-django's PostgreSQL test datab
 The subprocesses read the test database because DATABASE_URL points them at it; tests commit their data
 (transactional_db) so the worker sees it, and the database is flushed after each test.
 """
+
 from __future__ import annotations
 
 import os
@@ -52,8 +53,9 @@ class Stack:
 
     def start(self, name: str, args: list[str]) -> subprocess.Popen:
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        process = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.processes[name] = process
         return process
 
@@ -61,10 +63,27 @@ class Stack:
         return (self.logs / f"{name}.log").read_text(errors="replace")
 
     def start_worker(self, name: str) -> subprocess.Popen:
-        process = self.start(name, [
-            sys.executable, "-m", "celery", "-A", "config.celery_app", "worker", "-Q", "generation,callbacks",
-            "--pool", "solo", "-n", f"{name}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-        ])
+        process = self.start(
+            name,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config.celery_app",
+                "worker",
+                "-Q",
+                "generation,callbacks",
+                "--pool",
+                "solo",
+                "-n",
+                f"{name}@%h",
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+        )
         deadline = time.monotonic() + 180
         while "ready." not in self.log_text(name):
             assert process.poll() is None, f"worker {name} exited:\n{self.log_text(name)[-3000:]}"
@@ -115,10 +134,36 @@ def stack(django_db_setup, tmp_path_factory) -> Iterator[Stack]:
     port = _free_port()
     stack.base_url = f"http://127.0.0.1:{port}"
     try:
-        stack.start("web", [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-                            "--port", str(port), "--log-level", "warning"])
-        stack.start("beat", [sys.executable, "-m", "celery", "-A", "config.celery_app", "beat", "--loglevel",
-                             "INFO", "-s", str(stack.logs / "beat-schedule")])
+        stack.start(
+            "web",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "config.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+        )
+        stack.start(
+            "beat",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config.celery_app",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "-s",
+                str(stack.logs / "beat-schedule"),
+            ],
+        )
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -155,8 +200,9 @@ def account(stack, transactional_db) -> Iterator[Callable[[str], Account]]:
     def make(name: str) -> Account:
         user = UserFactory(username=f"{name}-{time.monotonic_ns()}")
         _, token = AuthToken.objects.create(user=user)
-        client = httpx.Client(base_url=stack.base_url + "/api/v1", timeout=180,
-                              headers={"Authorization": f"Token {token}"})
+        client = httpx.Client(
+            base_url=stack.base_url + "/api/v1", timeout=180, headers={"Authorization": f"Token {token}"}
+        )
         clients.append(client)
         return Account(user=user, token=token, client=client)
 
@@ -165,8 +211,9 @@ def account(stack, transactional_db) -> Iterator[Callable[[str], Account]]:
         client.close()
 
 
-def wait_for_job(client: httpx.Client, job_id: str, until: Callable[[dict], bool] | None = None,
-                 timeout: float = JOB_TIMEOUT) -> dict:
+def wait_for_job(
+    client: httpx.Client, job_id: str, until: Callable[[dict], bool] | None = None, timeout: float = JOB_TIMEOUT
+) -> dict:
     """Poll the job until `until(job)` (default: finished) holds."""
     until = until or (lambda job: job["status"] in ("succeeded", "failed", "cancelled"))
     deadline = time.monotonic() + timeout

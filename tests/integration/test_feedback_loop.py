@@ -1,6 +1,7 @@
 """The feedback loop end to end: real replies of the real model, corrections sent as feedback, refinement run by
 a real Celery worker, the suggestion accepted, and the next reply steered by (and recording) the new version,
 whose measured rule decoding keeps exactly."""
+
 from __future__ import annotations
 
 import time
@@ -13,8 +14,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def reply_to(client, conversation_id: str, content: str) -> dict:
-    response = client.post(f"/conversations/{conversation_id}/messages/",
-                           json={"content": content, "settings": {"max_new_tokens": 24}})
+    response = client.post(
+        f"/conversations/{conversation_id}/messages/", json={"content": content, "settings": {"max_new_tokens": 24}}
+    )
     assert response.status_code == 202, response.text
     job = wait_for_job(client, response.json()["id"])
     assert job["status"] == "succeeded", job
@@ -37,8 +39,9 @@ def test_corrections_become_a_principle_the_next_reply_records(account):
     for question in ("Name a fruit.", "Name a color."):
         job = reply_to(alice.client, conversation_id, question)
         corrected = job["reply"]["content"].rstrip() + "\n\nBest regards."
-        response = alice.client.post(f"/jobs/{job['id']}/feedback/", json={"rating": "down",
-                                                                           "corrected_text": corrected})
+        response = alice.client.post(
+            f"/jobs/{job['id']}/feedback/", json={"rating": "down", "corrected_text": corrected}
+        )
         assert response.status_code == 201, response.text
         feedback_ids.append(response.json()["id"])
 
@@ -56,6 +59,7 @@ def test_corrections_become_a_principle_the_next_reply_records(account):
 
     job = reply_to(alice.client, conversation_id, "Name an animal.")
     assert [(p["principle_id"], p["version_id"]) for p in job["principle_versions"]] == [
-        (principle["id"], versions[0]["id"])]
+        (principle["id"], versions[0]["id"])
+    ]
     assert job["reply"]["content"].rstrip().endswith("Best regards.")  # the measured rule is kept exactly
     assert alice.client.get("/suggestions/", params={"status": "accepted"}).json()["count"] == 1

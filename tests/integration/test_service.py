@@ -1,4 +1,5 @@
 """End to end through uvicorn, Redis, a real Celery worker and the real default model."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,12 @@ def new_conversation(client: httpx.Client) -> str:
 def submit(client: httpx.Client, conversation_id: str, content: str = "Name a fruit.", **extra) -> httpx.Response:
     headers = extra.pop("headers", {})
     params = extra.pop("params", None)
-    return client.post(f"/conversations/{conversation_id}/messages/", json={"content": content, **extra},
-                       headers=headers, params=params)
+    return client.post(
+        f"/conversations/{conversation_id}/messages/",
+        json={"content": content, **extra},
+        headers=headers,
+        params=params,
+    )
 
 
 def test_submit_and_poll(account):
@@ -69,9 +74,9 @@ def read_sse(client: httpx.Client, job_id: str, arrivals: list[float] | None = N
         event = None
         for line in response.iter_lines():
             if line.startswith("event: "):
-                event = line[len("event: "):]
+                event = line[len("event: ") :]
             elif line.startswith("data: "):
-                events.append((event, json.loads(line[len("data: "):])))
+                events.append((event, json.loads(line[len("data: ") :])))
                 if arrivals is not None:
                     arrivals.append(time.monotonic())
     return events
@@ -80,8 +85,12 @@ def read_sse(client: httpx.Client, job_id: str, arrivals: list[float] | None = N
 def test_sse_stream_relays_tokens_then_the_stored_reply(account):
     alice = account("alice")
     # A long reply (48 tokens take about half a second even on a quiet CPU) so the spread below is not timing luck.
-    job_id = submit(alice.client, new_conversation(alice.client), "Write a long story about a dragon.",
-                    settings={"max_new_tokens": 48}).json()["id"]
+    job_id = submit(
+        alice.client,
+        new_conversation(alice.client),
+        "Write a long story about a dragon.",
+        settings={"max_new_tokens": 48},
+    ).json()["id"]
     arrivals: list[float] = []
     events = read_sse(alice.client, job_id, arrivals)  # connects while the job is queued or running
     kinds = [kind for kind, _ in events]
@@ -113,8 +122,9 @@ def test_idempotent_retry(account):
 
 def test_cancel_a_running_job(account):
     alice = account("alice")
-    job_id = submit(alice.client, new_conversation(alice.client), "Tell me a long story.",
-                    settings={"max_new_tokens": 200}).json()["id"]
+    job_id = submit(
+        alice.client, new_conversation(alice.client), "Tell me a long story.", settings={"max_new_tokens": 200}
+    ).json()["id"]
     wait_for_job(alice.client, job_id, until=lambda job: job["status"] == "running")
     response = alice.client.post(f"/jobs/{job_id}/cancel/")
     assert response.status_code == 200 and response.json()["cancel_requested"] is True
@@ -146,7 +156,10 @@ def test_openai_client_round_trip(account, stack):
     alice = account("alice")
     client = OpenAI(base_url=stack.base_url + "/api/v1", api_key=alice.token, timeout=180, max_retries=0)
     completion = client.chat.completions.create(
-        model="smollm2", messages=[{"role": "user", "content": "Say hello."}], max_tokens=8, temperature=0,
+        model="smollm2",
+        messages=[{"role": "user", "content": "Say hello."}],
+        max_tokens=8,
+        temperature=0,
         extra_body={"alpha": 1.5, "principles": ["Answer in French."]},
     )
     assert completion.object == "chat.completion" and completion.choices[0].message.role == "assistant"
@@ -154,11 +167,17 @@ def test_openai_client_round_trip(account, stack):
     assert 0 < completion.usage.completion_tokens <= 8
     assert "SmolLM2" in completion.model
 
-    chunks = list(client.chat.completions.create(
-        model="smollm2", messages=[{"role": "user", "content": "Say hello."}], max_tokens=8, temperature=0,
-        stream=True, stream_options={"include_usage": True},
-        extra_body={"alpha": 1.5, "principles": ["Answer in French."]},
-    ))
+    chunks = list(
+        client.chat.completions.create(
+            model="smollm2",
+            messages=[{"role": "user", "content": "Say hello."}],
+            max_tokens=8,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+            extra_body={"alpha": 1.5, "principles": ["Answer in French."]},
+        )
+    )
     text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
     assert text == completion.choices[0].message.content  # greedy: the same reply, streamed
     assert chunks[-1].usage.completion_tokens == completion.usage.completion_tokens
@@ -170,9 +189,13 @@ def test_users_cannot_reach_each_others_jobs_and_conversations(account):
     conversation_id = new_conversation(alice.client)
     job_id = submit(alice.client, conversation_id).json()["id"]
     for method, path in [
-        ("GET", f"/jobs/{job_id}/"), ("POST", f"/jobs/{job_id}/cancel/"), ("GET", f"/jobs/{job_id}/stream/"),
-        ("GET", f"/conversations/{conversation_id}/"), ("GET", f"/conversations/{conversation_id}/messages/"),
-        ("POST", f"/conversations/{conversation_id}/messages/"), ("DELETE", f"/conversations/{conversation_id}/"),
+        ("GET", f"/jobs/{job_id}/"),
+        ("POST", f"/jobs/{job_id}/cancel/"),
+        ("GET", f"/jobs/{job_id}/stream/"),
+        ("GET", f"/conversations/{conversation_id}/"),
+        ("GET", f"/conversations/{conversation_id}/messages/"),
+        ("POST", f"/conversations/{conversation_id}/messages/"),
+        ("DELETE", f"/conversations/{conversation_id}/"),
     ]:
         response = bob.client.request(method, path, json={"content": "x"} if method == "POST" else None)
         assert response.status_code == 404, (method, path, response.text)
@@ -192,8 +215,9 @@ def test_generation_is_throttled_per_user(account):
 
 def test_worker_killed_mid_job_is_finished_by_another_worker(account, stack):
     alice = account("alice")
-    job_id = submit(alice.client, new_conversation(alice.client), "Tell me a long story.",
-                    settings={"max_new_tokens": 192}).json()["id"]
+    job_id = submit(
+        alice.client, new_conversation(alice.client), "Tell me a long story.", settings={"max_new_tokens": 192}
+    ).json()["id"]
     running = wait_for_job(alice.client, job_id, until=lambda job: job["status"] == "running")
     stack.stop("worker1", signal.SIGKILL)
     stack.start_worker("worker2")

@@ -1,4 +1,5 @@
 """Fixtures for the principle API: alice's principles and a snapshot of everything stored."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -1,4 +1,5 @@
 """Every principle endpoint refuses anonymous and bad-token requests with a JSON 401, changing nothing."""
+
 import pytest
 from rest_framework.test import APIClient
 

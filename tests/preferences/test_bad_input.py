@@ -1,4 +1,5 @@
 """Each class of bad input gets its documented 4xx JSON error, and nothing stored changes."""
+
 import json
 
 import pytest

@@ -1,4 +1,5 @@
 """Bob and Charlie try every endpoint on Alice's principle: always 404, never data, nothing changes."""
+
 import pytest
 
 from tests.preferences.conftest import url

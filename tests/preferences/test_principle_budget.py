@@ -1,5 +1,6 @@
 """The principle token budget holds at every write of the API (create, update, activate, restore), and a write
 that lowers the total is always allowed."""
+
 import pytest
 
 pytestmark = pytest.mark.django_db

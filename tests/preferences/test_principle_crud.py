@@ -1,4 +1,5 @@
 """Create, list, retrieve, update and delete principles through the API."""
+
 import pytest
 
 from preferences.models import Principle, PrincipleVersion
@@ -99,7 +100,11 @@ def test_put_replaces_with_defaults(alice_client, alice_principle):
     assert response.status_code == 200, response.json()
     body = response.json()
     assert (body["text"], body["title"], body["weight"], body["active"], body["version"]) == (
-        "Answer in German.", "", 1.0, True, 3,
+        "Answer in German.",
+        "",
+        1.0,
+        True,
+        3,
     )
 
 
@@ -175,8 +180,9 @@ def test_out_of_range_pagination_is_never_a_500(query, path, alice_client, alice
     assert response.json()["count"] >= 1
 
 
-@pytest.mark.parametrize(("query", "name"), [
-    ("limit=-5", "limit"), ("offset=abc", "offset"), ("offset=null", "offset")])
+@pytest.mark.parametrize(
+    ("query", "name"), [("limit=-5", "limit"), ("offset=abc", "offset"), ("offset=null", "offset")]
+)
 @pytest.mark.parametrize("path", [LIST, "{}versions/"])
 def test_pagination_of_the_wrong_type_is_a_400_naming_it(query, name, path, alice_client, alice_principle):
     """Issue 14: a query parameter of the wrong type is a 400 naming it (it used to be ignored)."""

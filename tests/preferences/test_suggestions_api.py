@@ -1,5 +1,6 @@
 """Suggestions: listing by status, accept (a new principle, or a new version recording the suggestion as its
 source), reject (never proposed again), ownership and conflicts."""
+
 import pytest
 
 from preferences.learning.evidence import SuggestionDraft
@@ -10,10 +11,25 @@ from tests.factories import PrincipleFactory
 pytestmark = pytest.mark.django_db
 
 
-def draft(key="closing:best regards.", kind="new_principle", principle_id=None, text="End every reply with "
-          "the line \"Best regards.\"", weight=None, rule=None, feedback_ids=(1, 2)):
-    return SuggestionDraft(kind=kind, principle_id=principle_id, text=text, weight=weight, rule=rule,
-                           rationale="2 corrections added the closing line", feedback_ids=feedback_ids, key=key)
+def draft(
+    key="closing:best regards.",
+    kind="new_principle",
+    principle_id=None,
+    text='End every reply with the line "Best regards."',
+    weight=None,
+    rule=None,
+    feedback_ids=(1, 2),
+):
+    return SuggestionDraft(
+        kind=kind,
+        principle_id=principle_id,
+        text=text,
+        weight=weight,
+        rule=rule,
+        rationale="2 corrections added the closing line",
+        feedback_ids=feedback_ids,
+        key=key,
+    )
 
 
 def store(user, **kwargs) -> Suggestion:
@@ -28,8 +44,20 @@ def test_list_filters_by_status(alice, alice_client):
     body = alice_client.get("/api/v1/suggestions/?status=pending").json()
     assert [item["id"] for item in body["results"]] == [first.pk]
     item = body["results"][0]
-    assert set(item) == {"id", "kind", "principle", "text", "weight", "rule", "rationale", "feedback_ids", "status",
-                         "created_at", "updated_at", "decided_at"}
+    assert set(item) == {
+        "id",
+        "kind",
+        "principle",
+        "text",
+        "weight",
+        "rule",
+        "rationale",
+        "feedback_ids",
+        "status",
+        "created_at",
+        "updated_at",
+        "decided_at",
+    }
     assert alice_client.get("/api/v1/suggestions/").json()["count"] == 2
     assert alice_client.get("/api/v1/suggestions/?status=maybe").status_code == 400
 
@@ -47,12 +75,18 @@ def test_accepting_a_new_principle_creates_it_with_the_suggestion_as_source(alic
     assert again.status_code == 409 and again.json()["error"]["code"] == "suggestion_decided"
 
 
-@pytest.mark.parametrize(("kind", "changes", "expected"), [
-    ("edit_principle", {"text": "Answer in at most three sentences."},
-     ("Answer in at most three sentences.", 1.0, True)),
-    ("weight", {"weight": 2.5, "text": None}, ("Answer in at most five sentences.", 2.5, True)),
-    ("deactivate", {"text": None}, ("Answer in at most five sentences.", 1.0, False)),
-])
+@pytest.mark.parametrize(
+    ("kind", "changes", "expected"),
+    [
+        (
+            "edit_principle",
+            {"text": "Answer in at most three sentences."},
+            ("Answer in at most three sentences.", 1.0, True),
+        ),
+        ("weight", {"weight": 2.5, "text": None}, ("Answer in at most five sentences.", 2.5, True)),
+        ("deactivate", {"text": None}, ("Answer in at most five sentences.", 1.0, False)),
+    ],
+)
 def test_accepting_a_change_records_a_new_version(alice, alice_client, kind, changes, expected):
     principle = PrincipleFactory(owner=alice, text="Answer in at most five sentences.")
     suggestion = store(alice, kind=kind, principle_id=principle.pk, key=kind, **changes)

@@ -1,4 +1,5 @@
 """Version history: list, retrieve and restore."""
+
 from preferences.models import PrincipleVersion
 from tests.preferences.conftest import url
 

@@ -1,4 +1,5 @@
 """Register a user (registration is an admin action or this command) and print a new API token."""
+
 from __future__ import annotations
 
 import secrets
@@ -27,8 +28,17 @@ class Command(BaseCommand):
         )
         parser.add_argument("--token-only", action="store_true", help="Print nothing but the token.")
 
-    def handle(self, *args, username: str, email: str, password: str | None, staff: bool, exists_ok: bool,
-               token_only: bool, **options) -> None:
+    def handle(
+        self,
+        *args,
+        username: str,
+        email: str,
+        password: str | None,
+        staff: bool,
+        exists_ok: bool,
+        token_only: bool,
+        **options,
+    ) -> None:
         User = get_user_model()
         username = username.strip()
         if not username:
@@ -38,8 +48,14 @@ class Command(BaseCommand):
             generated = None
             if user is None:
                 generated = None if password else secrets.token_urlsafe(18)
-                user = self._create(User, username=username, email=email, password=password or generated, staff=staff,
-                                    validate_password=not generated)
+                user = self._create(
+                    User,
+                    username=username,
+                    email=email,
+                    password=password or generated,
+                    staff=staff,
+                    validate_password=not generated,
+                )
             elif not exists_ok:
                 raise CommandError(f"User {username!r} already exists (use --exists-ok to issue a token).")
             token = token_issue(user=user)

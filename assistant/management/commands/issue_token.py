@@ -1,4 +1,5 @@
 """Print a new API token for an existing user (one token per device; revoke with logout/logoutall)."""
+
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model

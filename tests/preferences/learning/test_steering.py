@@ -1,4 +1,5 @@
 """Thompson sampling of the steering strength: state handling, and convergence on a scripted rater."""
+
 from __future__ import annotations
 
 import json
