@@ -85,6 +85,17 @@ def _validated(request: Request, *, partial: bool = False) -> dict:
     return dict(data.validated_data)
 
 
+def _updated(request: Request, job_id, *, partial: bool) -> Response:
+    """PUT (partial False: omitted fields are cleared) and PATCH (partial True) share this."""
+    feedback = _feedback_of(request, job_id)
+    values = _validated(request, partial=partial)
+    return Response(
+        FeedbackOutputSerializer(
+            feedback_services.feedback_update(feedback=feedback, values=values, partial=partial)
+        ).data
+    )
+
+
 JOB_ID = OpenApiParameter(
     "job_id",
     OpenApiTypes.STR,
@@ -134,13 +145,7 @@ class JobFeedbackApi(APIView):
         responses={200: FeedbackOutputSerializer, **error_responses(400, 401, 404)},
     )
     def put(self, request: Request, job_id) -> Response:
-        feedback = _feedback_of(request, job_id)
-        values = _validated(request)
-        return Response(
-            FeedbackOutputSerializer(
-                feedback_services.feedback_update(feedback=feedback, values=values, partial=False)
-            ).data
-        )
+        return _updated(request, job_id, partial=False)
 
     @extend_schema(
         operation_id="job_feedback_partial_update",
@@ -151,13 +156,7 @@ class JobFeedbackApi(APIView):
         responses={200: FeedbackOutputSerializer, **error_responses(400, 401, 404)},
     )
     def patch(self, request: Request, job_id) -> Response:
-        feedback = _feedback_of(request, job_id)
-        values = _validated(request, partial=True)
-        return Response(
-            FeedbackOutputSerializer(
-                feedback_services.feedback_update(feedback=feedback, values=values, partial=True)
-            ).data
-        )
+        return _updated(request, job_id, partial=True)
 
     @extend_schema(
         operation_id="job_feedback_destroy",
