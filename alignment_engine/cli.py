@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import Any, TextIO
 
-from alignment_engine.config import GUARD_FIELDS, GenerationConfig, InvalidParameterError
+from alignment_engine.config import ENDING_FIELDS, GUARD_FIELDS, GenerationConfig, InvalidParameterError
 from alignment_engine.rule_recognition import recognise_rules
 from alignment_engine.types import GenerationRequest, Principle
 
@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         help="string no DRY repeat may cross (repeatable; none by default)",
     )
+    generate.add_argument(
+        "--end-bonus", type=float, help="end-of-turn bonus (logits) at sentence ends near the token budget (0: off)"
+    )
+    generate.add_argument("--end-bonus-start", type=float, help="fraction of --max-new-tokens where it starts")
     generate.add_argument("--stream", action="store_true", help="print text as it is generated")
     generate.add_argument("--json", action="store_true", help="print the result as JSON")
     generate.add_argument("--input", help="JSONL file of requests (batch mode)")
@@ -107,7 +111,7 @@ def config_values(args: argparse.Namespace) -> dict[str, Any]:
         "stop": args.stop,
         "repetition_penalty": args.repetition_penalty,
         "no_repeat_ngram_size": args.no_repeat_ngram_size,
-        **{name: getattr(args, name) for name in GUARD_FIELDS},
+        **{name: getattr(args, name) for name in (*GUARD_FIELDS, *ENDING_FIELDS)},
     }
     values = {key: value for key, value in values.items() if value is not None}
     if args.do_sample:

@@ -47,6 +47,17 @@ GUARD_BOUNDS: dict[str, dict[str, float]] = {
     "dry_penalty_last_n": {"min_value": -1},
 }
 GUARD_FIELDS = (*GUARD_BOUNDS, "dry_sequence_breakers")
+# Ending before the token budget (alignment_engine/ending.py): an end-of-turn bonus that grows to `end_bonus`
+# logits over the last part of max_new_tokens, from `end_bonus_start` of it, at sentence ends only. Defaults
+# chosen on the tune half of bench/quality.py (docs/engine.md, "Replies that end").
+DEFAULT_END_BONUS = 0.0
+DEFAULT_END_BONUS_START = 0.5
+MAX_END_BONUS = 100.0
+ENDING_BOUNDS: dict[str, dict[str, float]] = {
+    "end_bonus": {"min_value": 0, "max_value": MAX_END_BONUS},
+    "end_bonus_start": {"min_value": 0, "max_value": 1},
+}
+ENDING_FIELDS = tuple(ENDING_BOUNDS)
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,8 @@ class GenerationConfig:
     dry_allowed_length: int = DEFAULT_DRY_ALLOWED_LENGTH
     dry_penalty_last_n: int = DEFAULT_DRY_PENALTY_LAST_N
     dry_sequence_breakers: tuple[str, ...] = ()
+    end_bonus: float = DEFAULT_END_BONUS
+    end_bonus_start: float = DEFAULT_END_BONUS_START
 
     def __post_init__(self) -> None:
         for name in ("stop", "dry_sequence_breakers"):
@@ -113,6 +126,12 @@ class GenerationConfig:
         if self.no_repeat_ngram_size < 0:
             raise InvalidParameterError("no_repeat_ngram_size", "must be >= 0 (0 disables it)")
         self._validate_guard()
+        _number("end_bonus", self.end_bonus)
+        if not 0 <= self.end_bonus <= MAX_END_BONUS:
+            raise InvalidParameterError("end_bonus", f"must be in [0, {MAX_END_BONUS:g}] (0 switches it off)")
+        _number("end_bonus_start", self.end_bonus_start)
+        if not 0 <= self.end_bonus_start <= 1:
+            raise InvalidParameterError("end_bonus_start", "must be in [0, 1] (a fraction of max_new_tokens)")
 
     def _validate_guard(self) -> None:
         for name in ("presence_penalty", "frequency_penalty"):

@@ -77,7 +77,7 @@ class RequestState:
             plan=plan,
             text=IncrementalText(tokenizer, request.config.stop),
             generator=request_generator(request.config, device),
-            processors=processors_for(request, constraints, tokenizer),
+            processors=processors_for(request, constraints, tokenizer, eos_token_ids),
             constraints=constraints,
         )
 

@@ -15,7 +15,6 @@ tells the constraints the token actually emitted (`decoding.RequestState.advance
 
 from __future__ import annotations
 
-import functools
 import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
@@ -25,6 +24,7 @@ import torch
 from alignment_engine import linear_alignment as la
 from alignment_engine import repetition
 from alignment_engine.constraints import RuleConstraints, Vocabulary
+from alignment_engine.ending import BudgetEnding
 from alignment_engine.types import GenerationRequest
 
 
@@ -89,16 +89,10 @@ def _only(row: torch.Tensor, token: int) -> torch.Tensor:
     return forced
 
 
-@functools.lru_cache(maxsize=8)
 def rule_vocabulary(tokenizer: Any, size: int) -> Vocabulary:
-    """The constraint vocabulary of a tokenizer (built once per tokenizer and logit count)."""
-    if hasattr(tokenizer, "convert_ids_to_tokens") or hasattr(tokenizer, "token_bytes"):
-        return Vocabulary.from_tokenizer(tokenizer, size=size)
-    # The llama.cpp tokenizer (`llamacpp_tokenizer.LlamaTokenizer`): its own byte pieces and control flags.
-    pieces = list(tokenizer._pieces) + [b""] * max(size - len(tokenizer._pieces), 0)
-    special = [token for token, control in enumerate(tokenizer._control) if control]
-    special.extend(range(len(tokenizer._pieces), size))
-    return Vocabulary(pieces, special, tokenizer.encode)
+    """The constraint vocabulary of a tokenizer (built once per tokenizer and logit count): byte-level BPE
+    pieces for a Hugging Face tokenizer, the public `token_bytes` / `is_control` of the llama.cpp one."""
+    return Vocabulary.from_tokenizer(tokenizer, size=size)
 
 
 def rule_constraints(
@@ -113,11 +107,27 @@ def rule_constraints(
     rules = request.enforced_rules()
     if not rules:
         return None
-    preferred = getattr(tokenizer, "eos_token_id", None)
-    order = [preferred] if preferred in eos_token_ids else []
-    order += sorted(set(eos_token_ids) - set(order))
+    order = end_tokens_in_order(tokenizer, eos_token_ids)
     vocabulary = rule_vocabulary(tokenizer, vocab_size)
     return RuleConstraints(rules, vocabulary, order, request.config.max_new_tokens, device)
+
+
+def end_tokens_in_order(tokenizer: Any, eos_token_ids: Iterable[int]) -> list[int]:
+    """The end-of-turn ids, the tokenizer's own first (the one forced or favoured when a reply should end)."""
+    eos = set(eos_token_ids)
+    preferred = getattr(tokenizer, "eos_token_id", None)
+    order = [preferred] if preferred in eos else []
+    return order + sorted(eos - set(order))
+
+
+def budget_ending(request: GenerationRequest, tokenizer: Any, eos_token_ids: Iterable[int]) -> BudgetEnding | None:
+    """The request's end-of-turn bonus near its token budget (None when off or without an end token)."""
+    config = request.config
+    ends = end_tokens_in_order(tokenizer, eos_token_ids)
+    if config.end_bonus <= 0 or not ends or tokenizer is None:
+        return None
+    pieces = Vocabulary.from_tokenizer(tokenizer).token_bytes
+    return BudgetEnding(pieces, ends[0], config.max_new_tokens, config.end_bonus, config.end_bonus_start)
 
 
 def guard_breaker_ids(tokenizer: Any, breakers: tuple[str, ...]) -> frozenset[int]:
@@ -163,16 +173,22 @@ def repetition_guard(request: GenerationRequest, tokenizer: Any = None) -> repet
 
 
 def processors_for(
-    request: GenerationRequest, constraints: RuleConstraints | None = None, tokenizer: Any = None
+    request: GenerationRequest,
+    constraints: RuleConstraints | None = None,
+    tokenizer: Any = None,
+    eos_token_ids: Iterable[int] = (),
 ) -> list[LogitsProcessor]:
-    """The processors a request's settings ask for, in the order they run (its repetition guard first, its
-    rules last)."""
+    """The processors a request's settings ask for, in the order they run (its repetition guard first, then the
+    end-of-turn bonus near the budget, its rules last)."""
     processors: list[LogitsProcessor] = []
     guard = repetition_guard(request, tokenizer)
     if guard is not None:
         processors.append(guard)
     if request.config.no_repeat_ngram_size:
         processors.append(NoRepeatNGram(request.config.no_repeat_ngram_size))
+    ending = budget_ending(request, tokenizer, eos_token_ids)
+    if ending is not None:
+        processors.append(ending)
     if constraints is not None:
         processors.append(RuleMask(constraints))
     return processors

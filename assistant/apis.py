@@ -20,7 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from alignment_engine.config import GUARD_BOUNDS, MAX_DRY_BREAKER_LENGTH, MAX_DRY_SEQUENCE_BREAKERS
+from alignment_engine.config import ENDING_BOUNDS, GUARD_BOUNDS, MAX_DRY_BREAKER_LENGTH, MAX_DRY_SEQUENCE_BREAKERS
 from assistant import selectors, services
 from assistant.generation_contract import ENGINE_BOUNDS
 from assistant.models import Conversation, GenerationJob, Message
@@ -145,6 +145,9 @@ class GenerationSettingsSerializer(StrictInputSerializer):
         required=False,
         max_length=MAX_DRY_SEQUENCE_BREAKERS,
     )
+    # Ending before the token budget (docs/engine.md, "Replies that end"): 0 switches the bonus off.
+    end_bonus = StrictFloatField(required=False, **ENDING_BOUNDS["end_bonus"])
+    end_bonus_start = StrictFloatField(required=False, **ENDING_BOUNDS["end_bonus_start"])
 
 
 class ConversationListCreateApi(generics.GenericAPIView):

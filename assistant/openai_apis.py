@@ -17,7 +17,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from alignment_engine.config import GUARD_BOUNDS, GUARD_FIELDS, MAX_DRY_BREAKER_LENGTH, MAX_DRY_SEQUENCE_BREAKERS
+from alignment_engine.config import (
+    ENDING_BOUNDS,
+    ENDING_FIELDS,
+    GUARD_BOUNDS,
+    GUARD_FIELDS,
+    MAX_DRY_BREAKER_LENGTH,
+    MAX_DRY_SEQUENCE_BREAKERS,
+)
 from assistant import selectors, services
 from assistant.apis import IDEMPOTENCY_HEADER, event_stream_response, idempotency_key_from
 from assistant.authentication import BearerTokenAuthentication
@@ -282,6 +289,18 @@ class ChatCompletionApi(APIView):
             max_length=MAX_DRY_SEQUENCE_BREAKERS,
             help_text="Strings no DRY repeat may cross (extra_body).",
         )
+        end_bonus = StrictFloatField(
+            required=False,
+            allow_null=True,
+            **ENDING_BOUNDS["end_bonus"],
+            help_text="End-of-turn bonus near the token budget, in logits (extra_body); 0 switches it off.",
+        )
+        end_bonus_start = StrictFloatField(
+            required=False,
+            allow_null=True,
+            **ENDING_BOUNDS["end_bonus_start"],
+            help_text="Fraction of the token budget after which the end bonus grows (extra_body).",
+        )
 
     authentication_classes = [TokenAuthentication, BearerTokenAuthentication, SessionAuthentication]
     throttle_classes = [GenerationThrottle]
@@ -359,7 +378,7 @@ class ChatCompletionApi(APIView):
             mapped["do_sample"] = temperature > 0
             if temperature > 0:
                 mapped["temperature"] = temperature
-        for name in ("top_p", "seed", "alpha", "stop", *GUARD_FIELDS):
+        for name in ("top_p", "seed", "alpha", "stop", *GUARD_FIELDS, *ENDING_FIELDS):
             if values.get(name) is not None:
                 mapped[name] = values[name]
         return mapped

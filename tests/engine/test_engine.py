@@ -65,8 +65,8 @@ def french_share(text):
 
 
 def test_alpha_zero_is_greedy_decoding_of_the_principle_prompt(engine):
-    # the repetition guard (on by default) is not part of HF generate: switched off to compare
-    request = ask(QUESTIONS[0], ["Answer like a pirate."], alpha=0.0, max_new_tokens=40, dry_multiplier=0)
+    # the repetition guard and the end bonus (on by default) are not part of HF generate: switched off to compare
+    request = ask(QUESTIONS[0], ["Answer like a pirate."], alpha=0.0, max_new_tokens=40, dry_multiplier=0, end_bonus=0)
     result = engine.generate(request)
     prompt = torch.tensor([stream_token_ids(engine.tokenizer, request)[0]])
     with torch.inference_mode():
