@@ -11,12 +11,17 @@ from assistant.models import Conversation, GenerationJob, Message
 from core.db import connection_release
 
 
+def _one_or_none(queryset: QuerySet):
+    """The one row of a lookup by key, or None. Unlike `.first()`, adds no ORDER BY (nothing to order)."""
+    return next(iter(queryset.order_by()[:1]), None)
+
+
 def conversation_list(*, user: AbstractBaseUser) -> QuerySet[Conversation]:
     return Conversation.objects.filter(owner=user)
 
 
 def conversation_get(*, user: AbstractBaseUser, conversation_id: UUID) -> Conversation | None:
-    return conversation_list(user=user).filter(pk=conversation_id).first()
+    return _one_or_none(conversation_list(user=user).filter(pk=conversation_id))
 
 
 def message_list(*, conversation: Conversation) -> QuerySet[Message]:
@@ -28,12 +33,12 @@ def job_list(*, user: AbstractBaseUser) -> QuerySet[GenerationJob]:
 
 
 def job_get(*, user: AbstractBaseUser, job_id: UUID) -> GenerationJob | None:
-    return job_list(user=user).filter(pk=job_id).first()
+    return _one_or_none(job_list(user=user).filter(pk=job_id))
 
 
 def job_get_any(*, job_id: UUID) -> GenerationJob | None:
     """For internal readers (streams, callbacks) that already checked ownership."""
-    return GenerationJob.objects.select_related("reply").filter(pk=job_id).first()
+    return _one_or_none(GenerationJob.objects.select_related("reply").filter(pk=job_id))
 
 
 def job_wait(*, job: GenerationJob, timeout: float) -> GenerationJob:

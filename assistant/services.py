@@ -12,15 +12,14 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max, Sum
-from django.db.models.functions import Length
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from assistant import events, job_queue
 from assistant.callbacks import CallbackUrlRejected, callback_url_check
 from assistant.generation_contract import generation_settings_resolve, messages_validate, principles_applied
 from assistant.models import Conversation, GenerationJob, Message
-from core.exceptions import ApplicationError, Conflict, IdempotencyKeyReused, PayloadTooLarge
+from core.exceptions import ApplicationError, Conflict, IdempotencyKeyReused, PayloadTooLarge, ResourceNotFound
 from preferences.rules import enforced_rules, rules_compatible_with
 from preferences.selectors import principle_versions_for_generation
 from preferences.steering_services import steering_alpha_choose
@@ -123,6 +122,9 @@ def _steered(*, user: AbstractBaseUser, requested: dict[str, Any]) -> tuple[dict
 
 def _job_create(**fields: Any) -> GenerationJob:
     job = GenerationJob.objects.create(enqueued_at=timezone.now(), **fields)
+    # A new job has no reply: cached as such (as select_related caches a missing one), so that serializing the
+    # job right away costs no query.
+    GenerationJob.reply.related.set_cached_value(job, None)
     transaction.on_commit(lambda: job_queue.job_enqueue(job_id=job.id))
     return job
 
@@ -141,8 +143,16 @@ def message_submit(
 
     @transaction.atomic
     def create() -> GenerationJob:
-        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
-        if locked.jobs.filter(status__in=PENDING_STATUSES).exists():
+        # The UPDATE comes first: its row lock serializes the submissions to one conversation (the pending check and
+        # the next position below), and it records the activity (a title from the first message, updated_at).
+        first_line = content.strip().splitlines()[0][:80] if content.strip() else ""
+        touched = Conversation.objects.filter(pk=conversation.pk).update(
+            title=Case(When(title="", then=Value(first_line)), default=F("title")),
+            updated_at=timezone.now(),
+        )
+        if not touched:
+            raise ResourceNotFound("Conversation not found.")
+        if conversation.jobs.filter(status__in=PENDING_STATUSES).exists():
             raise Conflict(
                 "The conversation already has a reply in progress; wait for it or cancel it.", code="conversation_busy"
             )
@@ -156,18 +166,15 @@ def message_submit(
                     ]
                 },
             )
-        history = locked.messages.aggregate(
-            count=Count("id"),
-            chars=Sum(Length("content")),
-            last=Max("position"),
-        )
-        if (history["count"] or 0) + 2 > settings.GENERATION_MAX_CONVERSATION_MESSAGES:
+        # The history is bounded by the limits checked here, so one read of it serves the checks and the prompt.
+        history = list(conversation.messages.order_by("position").values_list("role", "content", "position"))
+        if len(history) + 2 > settings.GENERATION_MAX_CONVERSATION_MESSAGES:
             raise PayloadTooLarge(
                 f"The conversation has reached {settings.GENERATION_MAX_CONVERSATION_MESSAGES} messages; "
                 "start a new one.",
                 code="conversation_too_large",
             )
-        if (history["chars"] or 0) + len(content) > settings.GENERATION_MAX_CONVERSATION_CHARS:
+        if sum(len(text) for _, text, _ in history) + len(content) > settings.GENERATION_MAX_CONVERSATION_CHARS:
             raise PayloadTooLarge(
                 f"The conversation would exceed {settings.GENERATION_MAX_CONVERSATION_CHARS} characters; "
                 "start a new one.",
@@ -176,25 +183,22 @@ def message_submit(
         requested, steering_arm = _steered(user=user, requested=generation_settings)
         resolved = generation_settings_resolve(requested=requested)
         _callback_url_validate(callback_url)
-        position = 0 if history["last"] is None else history["last"] + 1
+        position = history[-1][2] + 1 if history else 0
         message = Message.objects.create(
-            conversation=locked,
+            conversation=conversation,
             role=Message.Role.USER,
             content=content,
             position=position,
         )
-        if not locked.title:
-            locked.title = content.strip().splitlines()[0][:80] if content.strip() else ""
-        locked.save(update_fields=["title", "updated_at"])
         input_messages = [
-            {"role": role, "content": text}
-            for role, text in locked.messages.order_by("position").values_list("role", "content")
+            *({"role": role, "content": text} for role, text, _ in history),
+            {"role": message.role, "content": message.content},
         ]
         principle_versions = principles_snapshot(user=user)
         _rules_keepable(principle_versions)
         return _job_create(
             owner=user,
-            conversation=locked,
+            conversation=conversation,
             user_message=message,
             input_messages=input_messages,
             settings=resolved,

@@ -1,8 +1,10 @@
-"""ASGI entry point (uvicorn), used for streaming responses."""
+"""ASGI entry point (gunicorn with uvicorn workers; streaming responses), on core.asgi's handler: the sync
+middleware chain and view in one thread hop per request."""
 
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+from core.asgi import get_asgi_application  # noqa: E402 - the settings module is named first
+
 application = get_asgi_application()

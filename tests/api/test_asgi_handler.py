@@ -1,0 +1,110 @@
+"""The production ASGI application (config.asgi, core.asgi's handler): the sync middleware chain and view run in
+one thread hop per request, and plain answers, errors and Server-Sent Events streams still come out whole."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from asgiref.sync import iscoroutinefunction
+from django.test import override_settings
+
+from assistant.models import Conversation, GenerationJob, Message, Reply
+from core.asgi import SyncChainASGIHandler
+from core.auth import token_issue
+from tests.factories import UserFactory
+
+# The chain runs in worker threads, each with its own database connection: the rows must be committed.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def asgi_call(application, method: str, path: str, *, token: str = "", body: dict | None = None) -> dict:
+    raw = json.dumps(body).encode() if body is not None else b""
+    headers = [(b"host", b"127.0.0.1")]
+    if token:
+        headers.append((b"authorization", f"Token {token}".encode()))
+    if raw:
+        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    received = False
+
+    async def receive() -> dict:
+        nonlocal received
+        if not received:
+            received = True
+            return {"type": "http.request", "body": raw, "more_body": False}
+        await asyncio.Event().wait()  # no disconnect: the handler cancels this when the response is out
+
+    answer: dict = {"body": b"", "chunks": 0}
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+            answer["headers"] = {key.decode().lower(): value.decode() for key, value in message["headers"]}
+        else:
+            answer["body"] += message.get("body", b"")
+            answer["chunks"] += 1
+
+    await asyncio.wait_for(application(scope, receive, send), timeout=30)
+    return answer
+
+
+def test_the_production_application_runs_the_middleware_chain_synchronously():
+    from config.asgi import application
+
+    assert isinstance(application, SyncChainASGIHandler)
+    # Django's own handler builds an async chain; each sync middleware then costs two thread hops per request.
+    assert not iscoroutinefunction(application._middleware_chain)
+
+
+@override_settings(ALLOWED_HOSTS=["127.0.0.1"])
+def test_answers_errors_and_streams_through_the_asgi_handler():
+    application = SyncChainASGIHandler()
+    user = UserFactory(username="asgi")
+    token = token_issue(user=user)
+    conversation = Conversation.objects.create(owner=user)
+    message = Message.objects.create(conversation=conversation, role="user", content="Hi", position=0)
+    job = GenerationJob.objects.create(
+        owner=user,
+        conversation=conversation,
+        user_message=message,
+        input_messages=[{"role": "user", "content": "Hi"}],
+        status=GenerationJob.Status.SUCCEEDED,
+    )
+    answer = Message.objects.create(conversation=conversation, role="assistant", content="Hello!", position=1)
+    Reply.objects.create(job=job, message=answer, content="Hello!")
+
+    async def scenario() -> list[dict]:
+        return [
+            await asgi_call(application, "GET", "/healthz"),
+            await asgi_call(application, "GET", f"/api/v1/jobs/{job.pk}/", token=token),
+            await asgi_call(application, "GET", f"/api/v1/jobs/{job.pk}/"),
+            await asgi_call(application, "GET", "/api/v1/jobs/not-a-uuid/", token=token),
+            await asgi_call(application, "GET", f"/api/v1/jobs/{job.pk}/stream/", token=token),
+        ]
+
+    health, detail, anonymous, missing, stream = asyncio.run(scenario())
+    assert (health["status"], json.loads(health["body"])) == (200, {"status": "ok"})
+    assert detail["status"] == 200 and json.loads(detail["body"])["reply"]["content"] == "Hello!"
+    assert anonymous["status"] == 401 and json.loads(anonymous["body"])["error"]["code"] == "not_authenticated"
+    assert missing["status"] == 404 and json.loads(missing["body"])["error"]["code"] == "not_found"
+    assert stream["status"] == 200 and stream["headers"]["content-type"] == "text/event-stream"
+    assert stream["body"].startswith(b"retry: 2000\n\n")
+    done = stream["body"].decode().strip().split("\n\n")[-1].split("\n")
+    assert done[0] == "event: done"
+    assert json.loads(done[1].removeprefix("data: "))["job"]["reply"]["content"] == "Hello!"
+    assert stream["chunks"] >= 2  # streamed as it was produced, not buffered into one body
