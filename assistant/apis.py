@@ -250,19 +250,18 @@ class MessageListCreateApi(generics.GenericAPIView):
         },
     )
     def post(self, request: Request, conversation_id) -> Response:
-        conversation = self._conversation(conversation_id)
         wait = wait_seconds_from(request)
         key = idempotency_key_from(request)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         job, _created = services.message_submit(
             user=request.user,
-            conversation=conversation,
+            conversation_id=conversation_id,
             content=data.validated_data["content"],
             generation_settings=dict(data.validated_data.get("settings", {})),
             callback_url=data.validated_data.get("callback_url", ""),
             idempotency_key=key,
-            fingerprint=services.request_fingerprint(target=f"conversation:{conversation.pk}", body=request.data),
+            fingerprint=services.request_fingerprint(target=f"conversation:{conversation_id}", body=request.data),
         )
         if wait > 0 and not job.is_finished:
             job = selectors.job_wait(job=job, timeout=wait)

@@ -8,6 +8,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -132,27 +133,29 @@ def _job_create(**fields: Any) -> GenerationJob:
 def message_submit(
     *,
     user: AbstractBaseUser,
-    conversation: Conversation,
+    conversation_id: UUID,
     content: str,
     generation_settings: dict[str, Any],
     callback_url: str = "",
     idempotency_key: str = "",
     fingerprint: str = "",
 ) -> tuple[GenerationJob, bool]:
-    """Append a user message and start the job that answers it; returns (job, created)."""
+    """Append a user message to the user's conversation and start the job that answers it; returns (job, created).
+    Another user's conversation, or none, is ResourceNotFound."""
 
     @transaction.atomic
     def create() -> GenerationJob:
-        # The UPDATE comes first: its row lock serializes the submissions to one conversation (the pending check and
-        # the next position below), and it records the activity (a title from the first message, updated_at).
+        # The UPDATE comes first: it finds the user's conversation, its row lock serializes the submissions to it (the
+        # pending check and the next position below), and it records the activity (a title from the first message,
+        # updated_at), all in one statement.
         first_line = content.strip().splitlines()[0][:80] if content.strip() else ""
-        touched = Conversation.objects.filter(pk=conversation.pk).update(
+        touched = Conversation.objects.filter(owner=user, pk=conversation_id).update(
             title=Case(When(title="", then=Value(first_line)), default=F("title")),
             updated_at=timezone.now(),
         )
         if not touched:
             raise ResourceNotFound("Conversation not found.")
-        if conversation.jobs.filter(status__in=PENDING_STATUSES).exists():
+        if GenerationJob.objects.filter(conversation_id=conversation_id, status__in=PENDING_STATUSES).exists():
             raise Conflict(
                 "The conversation already has a reply in progress; wait for it or cancel it.", code="conversation_busy"
             )
@@ -167,7 +170,11 @@ def message_submit(
                 },
             )
         # The history is bounded by the limits checked here, so one read of it serves the checks and the prompt.
-        history = list(conversation.messages.order_by("position").values_list("role", "content", "position"))
+        history = list(
+            Message.objects.filter(conversation_id=conversation_id)
+            .order_by("position")
+            .values_list("role", "content", "position")
+        )
         if len(history) + 2 > settings.GENERATION_MAX_CONVERSATION_MESSAGES:
             raise PayloadTooLarge(
                 f"The conversation has reached {settings.GENERATION_MAX_CONVERSATION_MESSAGES} messages; "
@@ -185,7 +192,7 @@ def message_submit(
         _callback_url_validate(callback_url)
         position = history[-1][2] + 1 if history else 0
         message = Message.objects.create(
-            conversation=conversation,
+            conversation_id=conversation_id,
             role=Message.Role.USER,
             content=content,
             position=position,
@@ -198,7 +205,7 @@ def message_submit(
         _rules_keepable(principle_versions)
         return _job_create(
             owner=user,
-            conversation=conversation,
+            conversation_id=conversation_id,
             user_message=message,
             input_messages=input_messages,
             settings=resolved,

@@ -31,7 +31,7 @@ def queue(monkeypatch):
 def new_job(user, content="Hi", **settings):
     conversation = services.conversation_create(user=user)
     job, _ = services.message_submit(
-        user=user, conversation=conversation, content=content, generation_settings=settings
+        user=user, conversation_id=conversation.pk, content=content, generation_settings=settings
     )
     return job
 
