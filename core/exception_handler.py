@@ -12,6 +12,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
+from psycopg_pool import PoolTimeout
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -82,6 +83,32 @@ def _validation_error_body(detail: Any) -> dict[str, Any]:
     return error_body("validation_error", _validation_message(fields), fields)
 
 
+# --- Database pool exhausted ------------------------------------------------------------------------------
+
+# Seconds a client is told to wait before retrying when no database connection was free (Retry-After).
+POOL_EXHAUSTED_RETRY_AFTER_SECONDS = 1
+
+
+def _pool_exhausted(exc: BaseException | None) -> bool:
+    """Every connection of this process's pool stayed busy for DB_POOL_TIMEOUT_SECONDS: Django raises its
+    OperationalError from psycopg_pool's PoolTimeout. A load condition that passes, not a server fault."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, PoolTimeout):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def _service_unavailable() -> Response:
+    response = Response(
+        error_body("service_unavailable", "The server is busy (no database connection was free); retry shortly."),
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+    )
+    response["Retry-After"] = str(POOL_EXHAUSTED_RETRY_AFTER_SECONDS)
+    return response
+
+
 # --- DRF ------------------------------------------------------------------------------------------------
 
 _DRF_CODES = {
@@ -107,6 +134,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         return Response(_validation_error_body(detail), status=status.HTTP_400_BAD_REQUEST)
+
+    if _pool_exhausted(exc):
+        return _service_unavailable()
 
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -23,6 +23,7 @@ ERROR_DESCRIPTIONS = {
     413: "Request body larger than the configured limit.",
     415: "Only `application/json` bodies are accepted.",
     429: "Too many requests.",
+    503: "Busy: no database connection was free in time; retry after `Retry-After` seconds.",
 }
 
 
@@ -60,7 +61,8 @@ class AutoSchema(SpectacularAutoSchema):
 
     - the responses the kernel gives before a view runs: 411 and 413 for a body (core.middleware), 404 for an
       unknown `?format=` where the operation takes one (DRF's content negotiation), 400 for a bad `limit` or
-      `offset` on a paginated list;
+      `offset` on a paginated list, and 503 on every operation when the database pool is exhausted
+      (core.exception_handler);
     - the input rules of the strict serializers (core.strict_input): no unknown keys (`additionalProperties:
       false`), text without NUL characters, and not blank after trimming where blank is refused; lists that may
       not be empty (`minItems`).
@@ -103,7 +105,8 @@ class AutoSchema(SpectacularAutoSchema):
         responses = super()._get_response_bodies(direction)
         if direction != "response":
             return responses
-        added: dict[int, str] = {}
+        # Every operation reads the database (credentials at least), so any may meet an exhausted connection pool.
+        added: dict[int, str] = {503: ERROR_DESCRIPTIONS[503]}
         if self.method in BODY_METHODS:
             added.update({411: ERROR_DESCRIPTIONS[411], 413: ERROR_DESCRIPTIONS[413]})
         if api_settings.URL_FORMAT_OVERRIDE and len(self.map_renderers("format")) > 1:
