@@ -50,7 +50,7 @@ GUARD_FIELDS = (*GUARD_BOUNDS, "dry_sequence_breakers")
 # Ending before the token budget (alignment_engine/ending.py): an end-of-turn bonus that grows to `end_bonus`
 # logits over the last part of max_new_tokens, from `end_bonus_start` of it, at sentence ends only. Defaults
 # chosen on the tune half of bench/quality.py (docs/engine.md, "Replies that end").
-DEFAULT_END_BONUS = 0.0
+DEFAULT_END_BONUS = 10.0
 DEFAULT_END_BONUS_START = 0.5
 MAX_END_BONUS = 100.0
 ENDING_BOUNDS: dict[str, dict[str, float]] = {

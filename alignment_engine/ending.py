@@ -23,13 +23,13 @@ rule, and a reply that ends earlier on its own is untouched.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
 from alignment_engine.rules import SENTENCE_CLOSERS, SENTENCE_END
 
-# Characters of the reply's end looked at (enough for a closer after a sentence end and trailing blanks).
+# Tokens of the reply's end decoded to find a sentence end (enough for a closer after it and trailing blanks).
 TAIL_TOKENS = 4
 
 
@@ -67,26 +67,25 @@ def end_bonus_at(generated: int, budget: int, bonus: float, start: float) -> flo
 class BudgetEnding:
     """The end-of-turn bonus as a logits processor (`processors.LogitsProcessor`), on z and z_p in place.
 
-    `pieces[token]` is the token's bytes (the backend's vocabulary); `end_token` the id the bonus goes to.
+    `decode(ids)` is the tokenizer's text of token ids (called only once the bonus has started); `end_token` the
+    id the bonus goes to.
     """
 
-    def __init__(self, pieces: Sequence[bytes], end_token: int, budget: int, bonus: float, start: float) -> None:
-        self.pieces = pieces
+    def __init__(
+        self, decode: Callable[[list[int]], str], end_token: int, budget: int, bonus: float, start: float
+    ) -> None:
+        self.decode = decode
         self.end_token = end_token
         self.budget = budget
         self.bonus = bonus
         self.start = start
         self.last_bonus = 0.0  # the bonus given at the latest step (0: none), for measurements
 
-    def tail_text(self, generated: Sequence[int]) -> str:
-        tail = b"".join(self.pieces[token] for token in generated[-TAIL_TOKENS:] if 0 <= token < len(self.pieces))
-        return tail.decode("utf-8", errors="ignore")
-
     def __call__(
         self, generated: Sequence[int], combined: torch.Tensor, principle: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         amount = end_bonus_at(len(generated), self.budget, self.bonus, self.start)
-        if amount <= 0 or not ends_sentence(self.tail_text(generated)):
+        if amount <= 0 or not ends_sentence(self.decode(list(generated[-TAIL_TOKENS:]))):
             self.last_bonus = 0.0
             return combined, principle
         self.last_bonus = amount

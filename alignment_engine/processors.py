@@ -15,6 +15,7 @@ tells the constraints the token actually emitted (`decoding.RequestState.advance
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
@@ -126,8 +127,13 @@ def budget_ending(request: GenerationRequest, tokenizer: Any, eos_token_ids: Ite
     ends = end_tokens_in_order(tokenizer, eos_token_ids)
     if config.end_bonus <= 0 or not ends or tokenizer is None:
         return None
-    pieces = Vocabulary.from_tokenizer(tokenizer).token_bytes
-    return BudgetEnding(pieces, ends[0], config.max_new_tokens, config.end_bonus, config.end_bonus_start)
+    return BudgetEnding(
+        functools.partial(tokenizer.decode, skip_special_tokens=True),
+        ends[0],
+        config.max_new_tokens,
+        config.end_bonus,
+        config.end_bonus_start,
+    )
 
 
 def guard_breaker_ids(tokenizer: Any, breakers: tuple[str, ...]) -> frozenset[int]:

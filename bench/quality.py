@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -165,7 +166,11 @@ def adherence(records: list[Record], principle: ScoredPrinciple, size: int) -> l
     return scores
 
 
-def summary_table(records: list[Record], principles: PrincipleSet, modes: list[Mode], wall: dict) -> str:
+def summary_table(
+    records: list[Record], principles: PrincipleSet, modes: list[Mode], wall: dict, bonus_from: int | None = None
+) -> str:
+    """`bonus_from`: the token count from which the end bonus acts (None: off or unknown); replies that ended
+    on their own before it get a column of their own, so what the bonus adds to the ended share shows."""
     sizes = sorted({len(c) for c in principles.combinations})
     header = [
         "backend",
@@ -176,6 +181,7 @@ def summary_table(records: list[Record], principles: PrincipleSet, modes: list[M
         "degenerate",
         "distinct-2",
         "ended on its own",
+        *(["ended before the end bonus"] if bonus_from is not None else []),
         "mean tokens",
         "tokens/s",
     ]
@@ -210,6 +216,11 @@ def summary_table(records: list[Record], principles: PrincipleSet, modes: list[M
                     percent(mean([is_degenerate(r.reply.text) for r in picked])),
                     f"{mean([distinct_n(r.reply.text, 2) for r in picked]):.3f}",
                     percent(mean([r.reply.ended for r in picked])),
+                    *(
+                        [percent(mean([r.reply.ended and r.reply.tokens <= bonus_from for r in picked]))]
+                        if bonus_from is not None
+                        else []
+                    ),
                     f"{mean([r.reply.tokens for r in picked]):.1f}",
                     tokens_per_second if mode is modes[0] else "",
                 ]
@@ -421,16 +432,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     from alignment_engine import load_engine
 
     principles = selected_principles(args)
-    if args.from_jsonl:
+    settings = {**dict(args.settings), "max_new_tokens": args.max_new_tokens}
+    config = GenerationConfig.from_dict({**settings, "alpha": 0.0})  # fail before loading anything
+    bonus_from = math.ceil(config.end_bonus_start * config.max_new_tokens) if config.end_bonus > 0 else None
+    if args.from_jsonl:  # scored with the settings given (--max-new-tokens, --set) for the end-bonus column
         records, modes = load_records(args.from_jsonl, args.questions)
         wanted = principle_sets(principles)
         records = [r for r in records if not r.names or r.names in wanted]
-        print_tables(records, principles, modes, {})
+        print_tables(records, principles, modes, {}, bonus_from)
         return
     questions = split_questions(load_questions(args.data), args.split)[: args.questions]
     modes = build_modes(args.modes, args.alphas)
-    settings = {**dict(args.settings), "max_new_tokens": args.max_new_tokens}
-    GenerationConfig.from_dict({**settings, "alpha": 0.0})  # fail before loading anything
     guards = args.guard or [GuardSettings()]
     backends = ["llamacpp", "torch"] if args.backend == "both" else [args.backend]
     records: list[Record] = []
@@ -463,11 +475,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     for guard in guards:
         if guard.active:
             print(f"guard {guard.name}: {guard}")
-    print_tables(records, principles, modes, wall)
+    print_tables(records, principles, modes, wall, bonus_from)
 
 
-def print_tables(records: list[Record], principles: PrincipleSet, modes: list[Mode], wall: dict) -> None:
-    print("\n" + summary_table(records, principles, modes, wall))
+def print_tables(
+    records: list[Record], principles: PrincipleSet, modes: list[Mode], wall: dict, bonus_from: int | None = None
+) -> None:
+    print("\n" + summary_table(records, principles, modes, wall, bonus_from))
     print("\n" + principle_table(records, principles, modes))
     if principles.combinations:
         print("\n" + combination_table(records, principles, modes))

@@ -158,11 +158,11 @@ RULE_SETS = [
 ]
 
 
-def rule_request(prompt, rules, alpha=3.0, max_new_tokens=40):
+def rule_request(prompt, rules, alpha=3.0, max_new_tokens=40, **config):
     return GenerationRequest(
         messages=[{"role": "user", "content": prompt}],
         principles=[Principle("Answer warmly and keep to the house style.", rules=rules)],
-        config=GenerationConfig(alpha=alpha, max_new_tokens=max_new_tokens),
+        config=GenerationConfig(alpha=alpha, max_new_tokens=max_new_tokens, **config),
     )
 
 
@@ -180,8 +180,9 @@ def test_closing_is_forced_in_time_and_the_end_waits_for_it(engine):
     result = engine.generate(rule_request("Tell me about the history of bread.", closing, max_new_tokens=16))
     assert result.text.rstrip().endswith("Best regards.") and result.tokens <= 16
     assert result.finish_reason == "eos"
-    free = engine.generate(rule_request("Tell me about the history of bread.", [], max_new_tokens=16))
-    assert free.finish_reason == "length"  # without the rule the same reply runs to the limit
+    # without the rule (and without the end bonus, which would also end it in time) the reply runs to the limit
+    free = engine.generate(rule_request("Tell me about the history of bread.", [], max_new_tokens=16, end_bonus=0))
+    assert free.finish_reason == "length"
 
 
 def test_sampling_keeps_rules_too(engine):
