@@ -50,7 +50,8 @@ def system_text(base: str, principles: Sequence[Principle]) -> str:
 
 
 def _terms(request: GenerationRequest) -> list[StreamTerm]:
-    return stream_terms(request.config.alpha, [p.weight for p in request.principles])
+    """Terms over the request's steering principles (a principle kept by its rules alone is not among them)."""
+    return stream_terms(request.config.alpha, [p.weight for p in request.steered_principles()])
 
 
 def _conversation(request: GenerationRequest, term: StreamTerm) -> list[dict[str, str]]:
@@ -62,7 +63,8 @@ def _conversation(request: GenerationRequest, term: StreamTerm) -> list[dict[str
     if messages[0]["role"] == "system":
         base = messages[0]["content"]
         messages = messages[1:]
-    principles = [request.principles[index] for index in term.principles]
+    steered = request.steered_principles()
+    principles = [steered[index] for index in term.principles]
     return [{"role": "system", "content": system_text(base, principles)}, *messages]
 
 

@@ -9,6 +9,7 @@ Linear Alignment steers it as before. A principle that asks for two rules at onc
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 
@@ -282,3 +283,31 @@ def recognise_rule(text: str) -> Rule | None:
     """The one rule the principle states, or None when it states none, several, or is unsure."""
     found = recognise_rules(text)
     return found[0] if len(found) == 1 else None
+
+
+_DOUBLE_QUOTED = re.compile(r"(\"[^\"]*\"|“[^”]*”)")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def _sentences(text: str) -> list[str]:
+    """The text's sentences; a sentence end inside double quotes ("Indeed." as a fixed opening) splits nothing."""
+    sentences, current = [], ""
+    for part in _DOUBLE_QUOTED.split(text):
+        if part.startswith(('"', "“")):
+            current += part
+            continue
+        pieces = _SENTENCE_BREAK.split(part)
+        current += pieces[0]
+        for piece in pieces[1:]:
+            sentences.append(current)
+            current = piece
+    sentences.append(current)
+    return [sentence.strip() for sentence in sentences if sentence.strip(" \t\n.!?")]
+
+
+@functools.lru_cache(maxsize=4096)
+def states_only_rules(text: str) -> bool:
+    """Whether every sentence of the text states a rule, so that the rules say all the text asks for (then the
+    engine keeps the principle by its rules alone and leaves it out of the Linear Alignment contrast)."""
+    sentences = _sentences(text) if isinstance(text, str) else []
+    return bool(sentences) and all(recognise_rules(sentence) for sentence in sentences)

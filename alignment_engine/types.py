@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alignment_engine.config import GenerationConfig, InvalidParameterError
+from alignment_engine.rule_recognition import recognise_rules, states_only_rules
 from alignment_engine.rules import Rule, check_compatible, parse_rule
 
 ROLES = ("system", "user", "assistant")
@@ -18,13 +19,17 @@ FINISH_REASONS = ("stop", "length", "eos", "cancelled")
 class Principle:
     """One user principle; `weight` scales its contrast direction (an extension beyond the paper).
 
-    `rules`: what of the principle a program can check (`rules.py`), enforced exactly while decoding; the
-    principle's text still steers by Linear Alignment. Rules or their JSON form (parsed, errors name `rules[j]`).
+    `rules`: what of the principle a program can check (`rules.py`), enforced exactly while decoding. Rules or
+    their JSON form (parsed, errors name `rules[j]`).
+    `steer`: whether the text also steers by Linear Alignment (in the prompt and the contrast). None (the
+    default) decides by the text: a principle whose every sentence states a rule it holds is kept by its rules
+    alone (measured: the same adherence, more fluent replies; docs/engine.md), any other one steers.
     """
 
     text: str
     weight: float = 1.0
     rules: tuple[Rule, ...] = ()
+    steer: bool | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.text, str) or not self.text.strip():
@@ -34,20 +39,32 @@ class Principle:
         if self.weight <= 0:
             raise InvalidParameterError("principles", "weight must be > 0")
         object.__setattr__(self, "rules", _parse_rules(self.rules))
+        if self.steer is not None and not isinstance(self.steer, bool):
+            raise InvalidParameterError("principles", "steer must be a boolean or null")
+
+    @property
+    def steered(self) -> bool:
+        """Whether the text steers by Linear Alignment (see `steer`)."""
+        if self.steer is not None:
+            return self.steer
+        if not self.rules or not states_only_rules(self.text):
+            return True
+        return not set(recognise_rules(self.text)) <= set(self.rules)
 
     @classmethod
     def from_dict(cls, data: Any) -> Principle:
-        """A principle from its text or its JSON form {"text", "weight"?, "rules"?}; unknown keys refused."""
+        """A principle from its text or its JSON form {"text", "weight"?, "rules"?, "steer"?}; unknown keys
+        refused."""
         if isinstance(data, Principle):
             return data
         if isinstance(data, str):
             return cls(data)
         if not isinstance(data, dict):
             raise InvalidParameterError("principles", "each principle must be a string or an object")
-        unknown = set(data) - {"text", "weight", "rules"}
+        unknown = set(data) - {"text", "weight", "rules", "steer"}
         if unknown:
             raise InvalidParameterError(f"{sorted(unknown)[0]}", "unknown key for a principle")
-        return cls(data.get("text"), data.get("weight", 1.0), data.get("rules", ()))
+        return cls(data.get("text"), data.get("weight", 1.0), data.get("rules", ()), data.get("steer"))
 
 
 def _parse_rules(rules: Any) -> tuple[Rule, ...]:
@@ -85,6 +102,10 @@ class GenerationRequest:
         object.__setattr__(self, "rules", _parse_rules(self.rules))
         if not isinstance(self.config, GenerationConfig):
             raise InvalidParameterError("config", "must be a GenerationConfig")
+
+    def steered_principles(self) -> list[Principle]:
+        """The principles that steer by Linear Alignment (in the prompt and the contrast), in order."""
+        return [principle for principle in self.principles if principle.steered]
 
     def enforced_rules(self) -> tuple[Rule, ...]:
         """The union of the request's rules and its principles' rules (each once), refused with

@@ -8,9 +8,10 @@ the text) is paired with every question of the split (`bench.quality.split_quest
 `tune`, report `report`), and each combination too. Modes:
 - prompt: the principles in the system message, alpha 0, no rules enforced;
 - la: Linear Alignment at `--alpha`, no rules enforced;
-- la+rules: Linear Alignment with the principles carrying their rules (the engine's default for rule principles);
+- la+rules: Linear Alignment with the principles carrying their rules and steering too (`steer=True`);
 - rules: the rules enforced without their principles (the rule principles dropped from the prompt and the
-  contrast), to measure whether keeping them in Linear Alignment helps.
+  contrast): what the engine does by default with a principle whose every sentence states a rule it holds
+  (`Principle.steer=None`, `rule_recognition.states_only_rules`), chosen on this benchmark.
 Per mode: rule adherence (replies that keep every rule, checked by `rules.rule_satisfied`), the degenerate share
 (repeated word 4-gram share > 0.3), distinct-2, the mean log-probability per token of the reply under the
 unconstrained model (the plain model given only the question; gibberish forced by a rule shows as a low value;
@@ -94,7 +95,7 @@ def build_request(
         rules = tuple(rule for p in principles for rule in p.rules)
         return GenerationRequest(messages=messages, config=config, rules=tuple(dict.fromkeys(rules)))
     with_rules = mode == "la+rules"
-    entries = [Principle(p.text, rules=p.rules if with_rules else ()) for p in principles]
+    entries = [Principle(p.text, rules=p.rules, steer=True) if with_rules else Principle(p.text) for p in principles]
     return GenerationRequest(messages=messages, principles=entries, config=config)
 
 

@@ -125,6 +125,10 @@ class PrincipleOutputSerializer(serializers.Serializer):
         help_text="The rules decoding keeps exactly for this principle: the explicit ones, "
         "else the ones recognised from its text; [] means steered by Linear Alignment only."
     )
+    steered = serializers.BooleanField(
+        help_text="Whether the text also steers by Linear Alignment; false when every sentence of it states a "
+        "rule of enforced_as, which decoding keeps exactly."
+    )
     position = serializers.IntegerField()
     version = serializers.IntegerField(help_text="Number of the current version.")
     created_at = serializers.DateTimeField()

@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models.functions import Length
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 
-from preferences.rules import enforced_rules
+from preferences.rules import enforced_rules, steered
 
 TEXT_MAX_LENGTH = 2000
 TITLE_MAX_LENGTH = 200
@@ -68,6 +68,11 @@ class Principle(models.Model):
     def enforced_as(self) -> list[dict]:
         """The rules decoding keeps for this principle ([]: steered by Linear Alignment only)."""
         return enforced_rules(text=self.text, rules=self.rules, rule_recognition=self.rule_recognition)
+
+    @property
+    def steered(self) -> bool:
+        """Whether the text also steers by Linear Alignment (False: kept by its rules alone)."""
+        return steered(text=self.text, enforced_as=self.enforced_as)
 
     @property
     def etag(self) -> str:

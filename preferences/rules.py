@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from alignment_engine import InvalidParameterError
+from alignment_engine import InvalidParameterError, Principle
 from alignment_engine.rule_recognition import recognise_rules
 from alignment_engine.rules import check_compatible, parse_rule, parse_rules
 from core.exceptions import ApplicationError, Conflict
@@ -44,6 +44,15 @@ def enforced_rules(*, text: str, rules: Iterable[Mapping[str, Any]] | None, rule
     if not rule_recognition:
         return []
     return [rule.to_dict() for rule in recognise_rules(text)]
+
+
+def steered(*, text: str, enforced_as: list[dict[str, Any]]) -> bool:
+    """Whether the principle's text also steers by Linear Alignment: the engine keeps a principle whose every
+    sentence states a rule it holds by its rules alone (`alignment_engine.Principle.steered`)."""
+    try:
+        return Principle(text, rules=tuple(enforced_as)).steered
+    except InvalidParameterError:
+        return True
 
 
 def rules_compatible_with(

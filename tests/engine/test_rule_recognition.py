@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from alignment_engine.rule_recognition import recognise_rule, recognise_rules
+from alignment_engine.rule_recognition import recognise_rule, recognise_rules, states_only_rules
 from alignment_engine.rules import Casing, Closing, Forbidden, MaxSentences, MaxWords, NoEmoji, Opening, parse_rule
 from bench.rules_recognition import score
 
@@ -75,3 +75,29 @@ def test_quoted_opening_keeps_its_case_and_is_not_read_for_other_rules():
 def test_precision_target_on_the_labelled_set():
     result = score(PHRASINGS)
     assert result["precision"] >= 0.95
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Never use emojis.",
+        'Start your answer with "Indeed.".',
+        "Keep your answer under 30 words. Never use emojis.",
+        "Write only in lowercase letters; never use capital letters.",
+    ],
+)
+def test_texts_that_state_only_rules(text):
+    assert states_only_rules(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Be concise. Never use emojis.",  # a soft sentence beside the rule
+        "Talk like a pirate.",
+        "Use bullet points when listing steps.",
+        "",
+    ],
+)
+def test_texts_that_ask_for_more_than_rules(text):
+    assert not states_only_rules(text)

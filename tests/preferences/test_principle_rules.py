@@ -14,15 +14,22 @@ def test_a_recognised_rule_is_shown_as_enforced(alice_client):
     body = alice_client.post(LIST, {"text": "Never use the word 'very'."}).json()
     assert body["rules"] == [] and body["rule_recognition"] is True
     assert body["enforced_as"] == [{"type": "forbidden", "value": ["very"], "ignore_case": True}]
+    assert body["steered"] is False  # the text says nothing beyond its rule: kept by the rule alone
 
 
 def test_a_soft_principle_is_steered_only(alice_client):
-    assert alice_client.post(LIST, {"text": "Be concise, like a pirate."}).json()["enforced_as"] == []
+    body = alice_client.post(LIST, {"text": "Be concise, like a pirate."}).json()
+    assert body["enforced_as"] == [] and body["steered"] is True
+
+
+def test_a_principle_that_says_more_than_its_rule_also_steers(alice_client):
+    body = alice_client.post(LIST, {"text": "Be warm. Never use the word 'very'."}).json()
+    assert body["enforced_as"] and body["steered"] is True
 
 
 def test_recognition_can_be_switched_off(alice_client):
     body = alice_client.post(LIST, {"text": "Never use the word 'very'.", "rule_recognition": False}).json()
-    assert body["enforced_as"] == []
+    assert body["enforced_as"] == [] and body["steered"] is True
 
 
 def test_explicit_rules_win_and_are_versioned(alice_client):
