@@ -224,6 +224,11 @@ async def completion_chunks(*, job: GenerationJob, model: str, include_usage: bo
     yield b"data: [DONE]\n\n"
 
 
+def _extra_body(field_class: type[serializers.Field], bounds: dict[str, float], help_text: str) -> serializers.Field:
+    """An optional, nullable engine setting of `extra_body` within the engine's bounds."""
+    return field_class(required=False, allow_null=True, help_text=help_text, **bounds)
+
+
 class ChatCompletionApi(APIView):
     @extend_schema_serializer(component_name="ChatCompletionInput")
     class InputSerializer(StrictInputSerializer):
@@ -258,29 +263,25 @@ class ChatCompletionApi(APIView):
         )
         presence_penalty = StrictFloatField(required=False, allow_null=True, **GUARD_BOUNDS["presence_penalty"])
         frequency_penalty = StrictFloatField(required=False, allow_null=True, **GUARD_BOUNDS["frequency_penalty"])
-        dry_multiplier = StrictFloatField(
-            required=False,
-            allow_null=True,
-            **GUARD_BOUNDS["dry_multiplier"],
-            help_text="DRY repetition guard strength (extra_body); 0 switches it off.",
+        dry_multiplier = _extra_body(
+            StrictFloatField,
+            GUARD_BOUNDS["dry_multiplier"],
+            "DRY repetition guard strength (extra_body); 0 switches it off.",
         )
-        dry_base = StrictFloatField(
-            required=False,
-            allow_null=True,
-            **GUARD_BOUNDS["dry_base"],
-            help_text="DRY growth per repeated token (extra_body).",
+        dry_base = _extra_body(
+            StrictFloatField,
+            GUARD_BOUNDS["dry_base"],
+            "DRY growth per repeated token (extra_body).",
         )
-        dry_allowed_length = StrictIntegerField(
-            required=False,
-            allow_null=True,
-            **GUARD_BOUNDS["dry_allowed_length"],
-            help_text="Longest repeat DRY lets pass (extra_body).",
+        dry_allowed_length = _extra_body(
+            StrictIntegerField,
+            GUARD_BOUNDS["dry_allowed_length"],
+            "Longest repeat DRY lets pass (extra_body).",
         )
-        dry_penalty_last_n = StrictIntegerField(
-            required=False,
-            allow_null=True,
-            **GUARD_BOUNDS["dry_penalty_last_n"],
-            help_text="Tokens DRY looks back over (extra_body; -1: all).",
+        dry_penalty_last_n = _extra_body(
+            StrictIntegerField,
+            GUARD_BOUNDS["dry_penalty_last_n"],
+            "Tokens DRY looks back over (extra_body; -1: all).",
         )
         dry_sequence_breakers = serializers.ListField(
             child=StrictCharField(max_length=MAX_DRY_BREAKER_LENGTH, trim_whitespace=False),
@@ -289,17 +290,15 @@ class ChatCompletionApi(APIView):
             max_length=MAX_DRY_SEQUENCE_BREAKERS,
             help_text="Strings no DRY repeat may cross (extra_body).",
         )
-        end_bonus = StrictFloatField(
-            required=False,
-            allow_null=True,
-            **ENDING_BOUNDS["end_bonus"],
-            help_text="End-of-turn bonus near the token budget, in logits (extra_body); 0 switches it off.",
+        end_bonus = _extra_body(
+            StrictFloatField,
+            ENDING_BOUNDS["end_bonus"],
+            "End-of-turn bonus near the token budget, in logits (extra_body); 0 switches it off.",
         )
-        end_bonus_start = StrictFloatField(
-            required=False,
-            allow_null=True,
-            **ENDING_BOUNDS["end_bonus_start"],
-            help_text="Fraction of the token budget after which the end bonus grows (extra_body).",
+        end_bonus_start = _extra_body(
+            StrictFloatField,
+            ENDING_BOUNDS["end_bonus_start"],
+            "Fraction of the token budget after which the end bonus grows (extra_body).",
         )
 
     authentication_classes = [TokenAuthentication, BearerTokenAuthentication, SessionAuthentication]
