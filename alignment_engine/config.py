@@ -82,7 +82,6 @@ class GenerationConfig:
     dry_sequence_breakers: tuple[str, ...] = ()
     end_bonus: float = DEFAULT_END_BONUS
     end_bonus_start: float = DEFAULT_END_BONUS_START
-    step_kl_bound: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("stop", "dry_sequence_breakers"):
@@ -130,9 +129,6 @@ class GenerationConfig:
         _number("end_bonus", self.end_bonus)
         if not 0 <= self.end_bonus <= MAX_END_BONUS:
             raise InvalidParameterError("end_bonus", f"must be in [0, {MAX_END_BONUS:g}] (0 switches it off)")
-        _number("step_kl_bound", self.step_kl_bound)
-        if self.step_kl_bound < 0:
-            raise InvalidParameterError("step_kl_bound", "must be >= 0 (0: a fixed alpha)")
         _number("end_bonus_start", self.end_bonus_start)
         if not 0 <= self.end_bonus_start <= 1:
             raise InvalidParameterError("end_bonus_start", "must be in [0, 1] (a fraction of max_new_tokens)")

@@ -26,7 +26,6 @@ from alignment_engine import linear_alignment as la
 from alignment_engine import repetition
 from alignment_engine.constraints import RuleConstraints, Vocabulary
 from alignment_engine.ending import BudgetEnding
-from alignment_engine.trust_region import StepTrustRegion
 from alignment_engine.types import GenerationRequest
 
 
@@ -188,8 +187,6 @@ def processors_for(
     """The processors a request's settings ask for, in the order they run (its repetition guard first, then the
     end-of-turn bonus near the budget, its rules last)."""
     processors: list[LogitsProcessor] = []
-    if request.config.step_kl_bound > 0 and request.config.alpha > 0:
-        processors.append(StepTrustRegion(request.config.step_kl_bound, request.config.temperature))
     guard = repetition_guard(request, tokenizer)
     if guard is not None:
         processors.append(guard)
