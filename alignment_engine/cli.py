@@ -183,7 +183,8 @@ def parse_line(line: str, number: int, base: dict[str, Any], recognise: bool = T
     """One input line -> (id, request); errors name the line and the field.
 
     A line may carry `"rules"` (enforced without a principle) and principles as text or
-    {"text", "weight"?, "rules"?}; a principle without explicit rules gets those recognised from its text."""
+    {"text", "weight"?, "rules"?, "steer"?}; a principle without explicit rules gets those recognised from its
+    text."""
     try:
         item = json.loads(line)
     except json.JSONDecodeError as error:
@@ -222,12 +223,12 @@ def parse_line(line: str, number: int, base: dict[str, Any], recognise: bool = T
 
 
 def _principle(value: Any, recognise: bool) -> Principle:
-    """A principle from text or {"text", "weight"?, "rules"?}; without explicit rules, those recognised
-    from its text (when `recognise`)."""
+    """A principle from text or {"text", "weight"?, "rules"?, "steer"?}; without explicit rules, those
+    recognised from its text (when `recognise`)."""
     principle = Principle.from_dict(value)
     explicit = isinstance(value, dict) and "rules" in value
     if recognise and not explicit:
-        return Principle(principle.text, principle.weight, recognise_rules(principle.text))
+        return Principle(principle.text, principle.weight, recognise_rules(principle.text), principle.steer)
     return principle
 
 

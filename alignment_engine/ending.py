@@ -11,7 +11,8 @@ The fix tells the decoder about the budget. Like Hugging Face's `ExponentialDeca
 grows past a start index so that it ends before the hard limit), a bonus is added to the end-of-turn logit once
 the reply has used `start` of its budget, growing linearly to `bonus` logits at the budget's end:
 
-    bonus(t) = bonus * (t - s) / (B - s)        for s <= t < B,  s = ceil(start * B),  B = max_new_tokens
+    bonus(t) = bonus * (t - s + 1) / (B - s)    for s <= t < B,  s = ceil(start * B),  B = max_new_tokens
+    (t: tokens generated so far; the full bonus at the budget's last token)
 
 Unlike it, the bonus is given only right after a sentence or a line ends (`ends_sentence`), so the model is
 offered to stop where stopping reads as an ending, never mid-sentence or after "Here are some tips:", and it is

@@ -49,7 +49,8 @@ class Principle:
             return self.steer
         if not self.rules or not states_only_rules(self.text):
             return True
-        return not set(recognise_rules(self.text)) <= set(self.rules)
+        found = recognise_rules(self.text)
+        return not found or not set(found) <= set(self.rules)
 
     @classmethod
     def from_dict(cls, data: Any) -> Principle:

@@ -49,3 +49,17 @@ def test_steer_false_drops_any_principle_from_the_contrast_and_steer_is_checked(
     assert Principle.from_dict({"text": RULE_TEXT, "steer": True}).steer is True
     with pytest.raises(InvalidParameterError):
         Principle("Talk like a pirate.", steer="yes")
+
+
+def test_a_text_the_recogniser_cannot_read_whole_keeps_steering():
+    # every sentence is a rule, but the whole text is past the recogniser's length: nothing vouches for it
+    long_text = " ".join(["Never use emojis."] * 40)
+    assert len(long_text) > 500 and recognise_rules(long_text) == ()
+    assert Principle(long_text, rules=recognise_rules(RULE_TEXT)).steered
+
+
+def test_the_cli_keeps_a_batch_lines_steer():
+    from alignment_engine.cli import _principle
+
+    assert _principle({"text": RULE_TEXT, "steer": True}, recognise=True).steer is True
+    assert _principle({"text": RULE_TEXT, "steer": True}, recognise=True).steered

@@ -64,7 +64,7 @@ def test_same_rules_same_greedy_choice_on_both_backends(llama_engine, torch_engi
         request = rule_prompt_request(PROMPTS[1], rules)
         tokens = list(stream_token_ids(torch_engine.tokenizer, request)[0])
         states = [
-            rule_constraints(request, engine.tokenizer, torch_engine.vocab_size, engine.eos_token_ids)
+            rule_constraints(request, engine.tokenizer, torch_engine.vocab_size, torch_engine.eos_token_ids)
             for engine in (torch_engine, llama_engine)
         ]
         for _ in range(16):
@@ -80,7 +80,8 @@ def test_same_rules_same_greedy_choice_on_both_backends(llama_engine, torch_engi
             if not torch.isfinite(top2[1]) or float(top2[0] - top2[1]) >= 2.0:
                 total += 1
                 agree += int(rows[0].argmax() == rows[1].argmax())
-            token = states[0].resolve(int(rows[0].argmax()))
+            token, other = (state.resolve(int(rows[0].argmax())) for state in states)
+            assert token == other, rules  # an end chosen while a closing is due becomes the same closing
             for state in states:
                 state.advance(token)
             if token in torch_engine.eos_token_ids:
