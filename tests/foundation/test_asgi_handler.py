@@ -7,7 +7,7 @@ import asyncio
 import json
 
 import pytest
-from asgiref.sync import iscoroutinefunction
+from asgiref.sync import SyncToAsync, iscoroutinefunction, sync_to_async
 from django.test import override_settings
 
 from assistant.models import Conversation, GenerationJob, Message, Reply
@@ -108,3 +108,49 @@ def test_answers_errors_and_streams_through_the_asgi_handler():
     assert done[0] == "event: done"
     assert json.loads(done[1].removeprefix("data: "))["job"]["reply"]["content"] == "Hello!"
     assert stream["chunks"] >= 2  # streamed as it was produced, not buffered into one body
+
+
+@override_settings(ALLOWED_HOSTS=["127.0.0.1"])
+def test_requests_reuse_their_thread_and_a_failed_request_gives_its_thread_up():
+    import threading
+
+    from django.core.signals import request_started
+
+    from core.asgi import ReusedThreadContext
+
+    threads: list[str] = []
+
+    def record_thread(**kwargs) -> None:
+        threads.append(threading.current_thread().name)
+
+    application = SyncChainASGIHandler()
+    request_started.connect(record_thread)
+    try:
+
+        async def three_at_once() -> None:
+            await asyncio.gather(*(asgi_call(application, "GET", "/healthz") for _ in range(3)))
+
+        asyncio.run(three_at_once())
+        concurrent = set(threads)
+        threads.clear()
+        for _ in range(4):
+            asyncio.run(asgi_call(application, "GET", "/healthz"))
+    finally:
+        request_started.disconnect(record_thread)
+    # Three requests at once ran on three threads; the four after them, one at a time, on threads of those three
+    # (Django's own context makes a new thread for every request: seven names).
+    assert len(concurrent) == 3
+    assert set(threads) <= concurrent
+
+    used = []
+
+    async def failing_request() -> None:
+        async with ReusedThreadContext() as context:
+            used.append(SyncToAsync.context_to_thread_executor[context])
+            await sync_to_async(lambda: None, thread_sensitive=True)()
+            raise RuntimeError("cancelled, say")
+
+    with pytest.raises(RuntimeError):
+        asyncio.run(failing_request())
+    assert used[0] not in ReusedThreadContext.idle_executors
+    assert used[0]._shutdown
