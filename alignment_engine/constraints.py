@@ -88,6 +88,14 @@ class Vocabulary:
         self.most_added: tuple[int, int] | None = None  # see _most_added
         self._texts: OrderedDict[bytes, list[str]] = OrderedDict()
         self._rows: OrderedDict[Any, Any] = OrderedDict()
+        self._derived: dict[Any, Any] = {}
+
+    def derived(self, key: Any, build: Callable[[], Any]) -> Any:
+        """A value computed from this vocabulary once (as the vocabulary is built once per tokenizer): other
+        per-tokenizer tables, such as the repetition guard's breaker ids, keep no cache of their own."""
+        if key not in self._derived:
+            self._derived[key] = build()
+        return self._derived[key]
 
     @classmethod
     def from_tokenizer(cls, tokenizer: Any, size: int | None = None) -> Vocabulary:

@@ -16,7 +16,6 @@ tells the constraints the token actually emitted (`decoding.RequestState.advance
 from __future__ import annotations
 
 import functools
-import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
@@ -90,12 +89,6 @@ def _only(row: torch.Tensor, token: int) -> torch.Tensor:
     return forced
 
 
-def rule_vocabulary(tokenizer: Any, size: int) -> Vocabulary:
-    """The constraint vocabulary of a tokenizer (built once per tokenizer and logit count): byte-level BPE
-    pieces for a Hugging Face tokenizer, the public `token_bytes` / `is_control` of the llama.cpp one."""
-    return Vocabulary.from_tokenizer(tokenizer, size=size)
-
-
 def rule_constraints(
     request: GenerationRequest,
     tokenizer: Any,
@@ -109,7 +102,7 @@ def rule_constraints(
     if not rules:
         return None
     order = end_tokens_in_order(tokenizer, eos_token_ids)
-    vocabulary = rule_vocabulary(tokenizer, vocab_size)
+    vocabulary = Vocabulary.from_tokenizer(tokenizer, size=vocab_size)
     return RuleConstraints(rules, vocabulary, order, request.config.max_new_tokens, device)
 
 
@@ -138,25 +131,19 @@ def budget_ending(request: GenerationRequest, tokenizer: Any, eos_token_ids: Ite
 
 def guard_breaker_ids(tokenizer: Any, breakers: tuple[str, ...]) -> frozenset[int]:
     """Ids of the tokens whose text holds a DRY sequence breaker, from the tokenizer's own vocabulary (built
-    once per tokenizer: `Vocabulary.from_tokenizer` caches it; the ids are cached per breaker list)."""
+    once per tokenizer: `Vocabulary.from_tokenizer` caches it, and the ids per breaker list with it)."""
     if not breakers:
         return frozenset()
-    try:
-        cached = _BREAKERS.setdefault(tokenizer, {})
-    except TypeError:  # not weak-referenceable
-        cached = _STRONG_BREAKERS.setdefault(id(tokenizer), {})
-    if breakers not in cached:
-        vocabulary = Vocabulary.from_tokenizer(tokenizer)
+    vocabulary = Vocabulary.from_tokenizer(tokenizer)
+
+    def build() -> frozenset[int]:
         pieces = [
             "" if token in vocabulary.special_ids else piece.decode("utf-8", errors="replace")
             for token, piece in enumerate(vocabulary.token_bytes)
         ]
-        cached[breakers] = repetition.breaker_token_ids(pieces, breakers)
-    return cached[breakers]
+        return repetition.breaker_token_ids(pieces, breakers)
 
-
-_BREAKERS: weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], frozenset[int]]] = weakref.WeakKeyDictionary()
-_STRONG_BREAKERS: dict[int, dict[tuple[str, ...], frozenset[int]]] = {}
+    return vocabulary.derived(("dry_sequence_breakers", breakers), build)
 
 
 def repetition_guard(request: GenerationRequest, tokenizer: Any = None) -> repetition.RepetitionGuard | None:

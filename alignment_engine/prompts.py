@@ -49,13 +49,14 @@ def system_text(base: str, principles: Sequence[Principle]) -> str:
     return "\n\n".join(part for part in (base.strip(), block) if part)
 
 
-def _terms(request: GenerationRequest) -> list[StreamTerm]:
+def _terms(request: GenerationRequest, steered: Sequence[Principle]) -> list[StreamTerm]:
     """Terms over the request's steering principles (a principle kept by its rules alone is not among them)."""
-    return stream_terms(request.config.alpha, [p.weight for p in request.steered_principles()])
+    return stream_terms(request.config.alpha, [p.weight for p in steered])
 
 
-def _conversation(request: GenerationRequest, term: StreamTerm) -> list[dict[str, str]]:
-    """The conversation of one stream: as given, or with the term's principles in the system slot."""
+def _conversation(request: GenerationRequest, term: StreamTerm, steered: Sequence[Principle]) -> list[dict[str, str]]:
+    """The conversation of one stream: as given, or with the term's principles (of the steering ones) in the
+    system slot."""
     messages = [dict(m) for m in request.messages]
     if term.principles is None:
         return messages
@@ -63,7 +64,6 @@ def _conversation(request: GenerationRequest, term: StreamTerm) -> list[dict[str
     if messages[0]["role"] == "system":
         base = messages[0]["content"]
         messages = messages[1:]
-    steered = request.steered_principles()
     principles = [steered[index] for index in term.principles]
     return [{"role": "system", "content": system_text(base, principles)}, *messages]
 
@@ -71,7 +71,8 @@ def _conversation(request: GenerationRequest, term: StreamTerm) -> list[dict[str
 def stream_conversations(request: GenerationRequest) -> list[list[dict[str, str]]]:
     """Conversations ordered [all principles, plain, *each principle]; just the conversation if none, and
     only the principle conversation when alpha is 0."""
-    return [_conversation(request, term) for term in _terms(request)]
+    steered = request.steered_principles()
+    return [_conversation(request, term, steered) for term in _terms(request, steered)]
 
 
 def render(tokenizer: Any, messages: list[dict[str, str]]) -> str:
@@ -85,9 +86,10 @@ def _token_ids(tokenizer: Any, conversation: list[dict[str, str]]) -> list[int]:
 def plan_streams(tokenizer: Any, request: GenerationRequest) -> StreamPlan:
     """The request's stream plan: token ids of every stream (the chat template adds the special tokens) and
     the coefficients that mix their logits."""
-    terms = _terms(request)
+    steered = request.steered_principles()
+    terms = _terms(request, steered)
     return StreamPlan(
-        streams=[_token_ids(tokenizer, _conversation(request, term)) for term in terms],
+        streams=[_token_ids(tokenizer, _conversation(request, term, steered)) for term in terms],
         coefficients=[term.coefficient for term in terms],
     )
 

@@ -259,6 +259,12 @@ def recognise_rules(text: str) -> tuple[Rule, ...]:
     """Every rule the text states unambiguously (none for a soft, conditional or graded principle)."""
     if not isinstance(text, str) or not text.strip() or len(text) > 500:
         return ()
+    return _recognised(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _recognised(text: str) -> tuple[Rule, ...]:
+    """recognise_rules, once per text (rules are immutable; the service asks again for every principle it reads)."""
     clean = " ".join(text.split())
     unquoted = re.sub(_QUOTED, "''", clean)
     if _HEDGES.search(unquoted):

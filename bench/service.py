@@ -388,6 +388,19 @@ def target_rows(results: dict[tuple[str, int], dict[str, float]], clients: int) 
     ]
 
 
+def migrate_and_issue_token(env: dict[str, str], username: str) -> str:
+    """Bring the stack's database up to date and return an API token of `username` (created if missing)."""
+    subprocess.run([PY, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
+    return subprocess.run(
+        [PY, "manage.py", "createuser", username, "--exists-ok", "--token-only"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
 def web_command(server: str, port: int, web_workers: int) -> tuple[list[str], dict[str, str]]:
     if server == "uvicorn":
         return [
@@ -437,15 +450,7 @@ def main() -> None:
     env = stack_env(args.batch_size, args.server)
     logs = ROOT / "var" / "bench"
     logs.mkdir(parents=True, exist_ok=True)
-    subprocess.run([PY, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
-    token = subprocess.run(
-        [PY, "manage.py", "createuser", "bench", "--exists-ok", "--token-only"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    token = migrate_and_issue_token(env, "bench")
     truncate_jobs()
     processes = Processes(env, logs)
     port = free_port()

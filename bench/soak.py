@@ -21,14 +21,13 @@ import collections
 import os
 import random
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
 import httpx
 import psycopg
 
-from bench.service import PY, ROOT, Processes, free_port, stack_env
+from bench.service import PY, ROOT, Processes, free_port, migrate_and_issue_token, stack_env
 
 DATABASE = "principled_soak"
 REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -248,15 +247,7 @@ def main() -> None:
     env["THROTTLE_GENERATION_RATE"] = "1000000/min"
     logs = ROOT / "var" / "soak"
     logs.mkdir(parents=True, exist_ok=True)
-    subprocess.run([PY, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
-    token = subprocess.run(
-        [PY, "manage.py", "createuser", "soak", "--exists-ok", "--token-only"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    token = migrate_and_issue_token(env, "soak")
     processes = Processes(env, logs)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"

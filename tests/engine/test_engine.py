@@ -1,13 +1,12 @@
 """The torch engine on the real default model (SmolLM2-135M-Instruct)."""
 
-import re
-
 import pytest
 import torch
 
 from alignment_engine import GenerationConfig, GenerationRequest, InvalidParameterError, Principle
 from alignment_engine.prompts import stream_token_ids
 from alignment_engine.torch_engine import TorchEngine
+from bench import scoring
 
 pytestmark = pytest.mark.slow
 
@@ -17,38 +16,6 @@ QUESTIONS = [
     "Give me a tip for saving money.",
     "Why is the sky blue?",
 ]
-FRENCH_STOPWORDS = {
-    "le",
-    "la",
-    "les",
-    "un",
-    "une",
-    "des",
-    "et",
-    "est",
-    "en",
-    "du",
-    "de",
-    "pour",
-    "que",
-    "qui",
-    "dans",
-    "pas",
-    "vous",
-    "nous",
-    "il",
-    "elle",
-    "sont",
-    "avec",
-    "sur",
-    "au",
-    "aux",
-    "ce",
-    "ces",
-    "plus",
-    "votre",
-    "vos",
-}
 
 
 def ask(question, principles=(), **config):
@@ -60,8 +27,9 @@ def ask(question, principles=(), **config):
 
 
 def french_share(text):
-    words = re.findall(r"[a-zà-ÿ']+", text.lower())
-    return sum(w in FRENCH_STOPWORDS for w in words) / max(len(words), 1)
+    """Share of the reply's words that are French function words (the quality benchmark's list)."""
+    words = scoring.words(text)
+    return sum(w in scoring.FRENCH for w in words) / max(len(words), 1)
 
 
 def test_alpha_zero_is_greedy_decoding_of_the_principle_prompt(engine):

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from alignment_engine import GenerationConfig, GenerationRequest, InvalidParameterError, Principle
-from alignment_engine.constraints import RuleConstraints
-from alignment_engine.processors import RuleMask, processors_for, rule_vocabulary
+from alignment_engine.constraints import RuleConstraints, Vocabulary
+from alignment_engine.processors import RuleMask, processors_for
 from alignment_engine.rules import Casing, Forbidden, parse_rules, rule_satisfied
 
 pytestmark = pytest.mark.slow
@@ -16,7 +16,7 @@ IDS = {" very": 1035, " every": 897, " The": 378, " the": 260, "Dear": 35097, " 
 
 @pytest.fixture(scope="module")
 def vocabulary(engine):
-    return rule_vocabulary(engine.tokenizer, engine.vocab_size)
+    return Vocabulary.from_tokenizer(engine.tokenizer, size=engine.vocab_size)
 
 
 def mask_processor(vocabulary, rules, max_new_tokens=None):

@@ -9,7 +9,8 @@ pytest.importorskip("llama_cpp")
 import torch  # noqa: E402
 
 from alignment_engine import GenerationConfig, GenerationRequest, Principle  # noqa: E402
-from alignment_engine.processors import RuleMask, rule_constraints, rule_vocabulary  # noqa: E402
+from alignment_engine.constraints import Vocabulary  # noqa: E402
+from alignment_engine.processors import RuleMask, rule_constraints  # noqa: E402
 from alignment_engine.prompts import stream_token_ids  # noqa: E402
 from alignment_engine.rules import parse_rules, rule_satisfied  # noqa: E402
 
@@ -37,8 +38,8 @@ def request(prompt, rules, alpha):
 
 
 def test_both_backends_see_the_same_token_bytes(llama_engine, torch_engine):
-    llama = rule_vocabulary(llama_engine.tokenizer, llama_engine.vocab_size)
-    torch_vocabulary = rule_vocabulary(torch_engine.tokenizer, torch_engine.vocab_size)
+    llama = Vocabulary.from_tokenizer(llama_engine.tokenizer, size=llama_engine.vocab_size)
+    torch_vocabulary = Vocabulary.from_tokenizer(torch_engine.tokenizer, size=torch_engine.vocab_size)
     assert llama.size == torch_vocabulary.size
     text = [token for token in range(llama.size) if token not in llama.special_ids]
     assert len(text) > 49000

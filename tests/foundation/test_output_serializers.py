@@ -24,27 +24,22 @@ def test_shared_fields_represent_each_object_as_its_own_fields_would():
         Message.objects.create(conversation=conversation, role="user", content="Green tea?", position=position)
         for position in (0, 2, 4)
     ]
-    queued = GenerationJob.objects.create(
-        owner=user,
-        conversation=conversation,
-        user_message=questions[0],
-        input_messages=[{"role": "user", "content": "Green tea?"}],
-        callback_url="https://example.com/hook",
+
+    def job(question: Message, **fields) -> GenerationJob:
+        return GenerationJob.objects.create(
+            owner=user,
+            conversation=conversation,
+            user_message=question,
+            input_messages=[{"role": "user", "content": question.content}],
+            **fields,
+        )
+
+    queued = job(questions[0], callback_url="https://example.com/hook")
+    failed = job(
+        questions[1], status=GenerationJob.Status.FAILED, error_code="invalid_request", error_message="Too long."
     )
-    failed = GenerationJob.objects.create(
-        owner=user,
-        conversation=conversation,
-        user_message=questions[1],
-        input_messages=[{"role": "user", "content": "Green tea?"}],
-        status=GenerationJob.Status.FAILED,
-        error_code="invalid_request",
-        error_message="Too long.",
-    )
-    done = GenerationJob.objects.create(
-        owner=user,
-        conversation=conversation,
-        user_message=questions[2],
-        input_messages=[{"role": "user", "content": "Green tea?"}],
+    done = job(
+        questions[2],
         status=GenerationJob.Status.SUCCEEDED,
         principle_versions=[{"version_id": 3, "principle_id": 2, "text": "Be brief.", "weight": 1.0, "rules": []}],
     )
