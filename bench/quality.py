@@ -178,6 +178,7 @@ def summary_table(
         "mode",
         "mean adherence (1 principle)",
         *(f"adherence in {size}-principle sets" for size in sizes),
+        "every scored principle (alone and in sets)",
         "degenerate",
         "distinct-2",
         "ended on its own",
@@ -194,18 +195,16 @@ def summary_table(
             if not picked:
                 continue
             single = mean([mean(adherence(picked, p, 1)) for p in principles.principles])
-            in_sets = []
+            in_sets, every_score = [], [s for p in principles.principles for s in adherence(picked, p, 1)]
             for size in sizes:
                 members = [
                     p
                     for p in principles.principles
                     if any(p.name in c for c in principles.combinations if len(c) == size)
                 ]
-                in_sets.append(
-                    percent(mean([s for p in members for s in adherence(picked, p, size)]))
-                    if mode.alpha is not None
-                    else "-"
-                )
+                scores = [s for p in members for s in adherence(picked, p, size)]
+                every_score += scores
+                in_sets.append(percent(mean(scores)) if mode.alpha is not None else "-")
             rows.append(
                 [
                     backend,
@@ -213,6 +212,7 @@ def summary_table(
                     mode.label,
                     percent(single),
                     *in_sets,
+                    percent(mean(every_score)) if mode.alpha is not None else "-",
                     percent(mean([is_degenerate(r.reply.text) for r in picked])),
                     f"{mean([distinct_n(r.reply.text, 2) for r in picked]):.3f}",
                     percent(mean([r.reply.ended for r in picked])),

@@ -115,3 +115,33 @@ def test_guard_spec_parses_and_sums_penalties():
     # 1 2 3 1 2: DRY 0.8 on 3 (repeat of length 2 = allowed), presence 0.5 on 1, 2 and 3
     both = GuardSettings(dry_multiplier=0.8, presence_penalty=0.5)
     assert request_penalties(both, [1, 2, 3, 1, 2], frozenset()) == pytest.approx({1: 0.5, 2: 0.5, 3: 1.3})
+
+
+def test_summary_counts_every_scored_principle_alone_and_in_sets():
+    from bench.quality import Mode, Record, summary_table
+    from bench.scoring import PrincipleSet, Reply, ScoredPrinciple
+
+    principles = PrincipleSet(
+        principles=[
+            ScoredPrinciple("lowercase", "Write in lowercase.", "lowercase"),
+            ScoredPrinciple("question", "End with a question.", "ends_with_question"),
+        ],
+        combinations=[("lowercase", "question")],
+    )
+    mode = Mode("LA alpha 3", 3.0)
+
+    def record(names, text):
+        return Record("llamacpp", "guard", mode.key, names, 0, Reply(text, "eos", 5))
+
+    records = [
+        record(("lowercase",), "all lower here."),  # lowercase 1
+        record(("question",), "No question here."),  # question 0
+        record(("lowercase", "question"), "lower and asking?"),  # 1 and 1
+    ]
+    table = summary_table(records, principles, [mode], wall={})
+    row = table.splitlines()[-1].split(" | ")
+    header = table.splitlines()[0].split(" | ")
+    values = dict(zip(header, row, strict=True))
+    assert values["mean adherence (1 principle)"] == "50%"
+    assert values["adherence in 2-principle sets"] == "100%"
+    assert values["every scored principle (alone and in sets)"] == "75%"  # (1 + 0 + 1 + 1) / 4
