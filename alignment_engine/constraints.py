@@ -94,6 +94,8 @@ class Vocabulary:
         """A value computed from this vocabulary once (as the vocabulary is built once per tokenizer): other
         per-tokenizer tables, such as the repetition guard's breaker ids, keep no cache of their own."""
         if key not in self._derived:
+            if len(self._derived) >= MAX_DERIVED_TABLES:  # keys may come from requests (a breaker list)
+                self._derived.pop(next(iter(self._derived)))
             self._derived[key] = build()
         return self._derived[key]
 
@@ -197,6 +199,7 @@ class Vocabulary:
         return hit
 
 
+MAX_DERIVED_TABLES = 64
 _VOCABULARIES: weakref.WeakKeyDictionary[Any, dict] = weakref.WeakKeyDictionary()
 _STRONG_VOCABULARIES: dict[int, dict] = {}
 

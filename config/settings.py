@@ -84,8 +84,9 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # ASGI serves each request in a thread of its own, so persistent connections (CONN_MAX_AGE) would pile up
-    # one per thread; Django's native psycopg pool hands each request a connection and takes it back at its end.
+    # ASGI serves requests on many threads (core/asgi.py keeps them from one request to the next), so persistent
+    # connections (CONN_MAX_AGE) would pile up one per thread; Django's native psycopg pool hands each request a
+    # connection and takes it back at its end.
     # DB_POOL_MAX_SIZE=0 turns the pool off (then DB_CONN_MAX_AGE applies, 0 by default).
     DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=8)
     if DB_POOL_MAX_SIZE > 0:

@@ -317,3 +317,23 @@ def test_real_model_greedy_keeps_every_rule_and_stays_fluent(engine, vocabulary,
         assert letters >= 0.5 * len(text.replace(" ", "").replace("\n", "")), text  # words, not symbol runs
         if rules[0].get("value") != "upper":  # 135M in capitals repeats itself: kept, not fluent
             assert distinct_2(text) >= 0.5, text
+
+
+def test_tables_derived_from_a_vocabulary_are_built_once_and_bounded():
+    from alignment_engine.constraints import MAX_DERIVED_TABLES, Vocabulary
+
+    vocabulary = Vocabulary([b"a", b"b", b"</s>"], special_ids=[2], encode=lambda text: [])
+    builds: list[int] = []
+
+    def build(key: int):
+        builds.append(key)
+        return frozenset({key})
+
+    assert vocabulary.derived(("breakers", 0), lambda: build(0)) == frozenset({0})
+    assert vocabulary.derived(("breakers", 0), lambda: build(0)) == frozenset({0})
+    assert builds == [0]
+    for key in range(1, MAX_DERIVED_TABLES + 1):  # request-chosen keys cannot grow the cache without bound
+        vocabulary.derived(("breakers", key), lambda key=key: build(key))
+    assert len(vocabulary._derived) == MAX_DERIVED_TABLES
+    vocabulary.derived(("breakers", 0), lambda: build(0))  # the oldest was let go, so it is built again
+    assert builds.count(0) == 2

@@ -7,11 +7,12 @@ import asyncio
 import json
 
 import pytest
-from asgiref.sync import SyncToAsync, iscoroutinefunction, sync_to_async
+from asgiref.sync import iscoroutinefunction, sync_to_async
+from django.conf import settings
 from django.test import override_settings
 
 from assistant.models import Conversation, GenerationJob, Message, Reply
-from core.asgi import SyncChainASGIHandler
+from core.asgi import MAX_IDLE_REQUEST_THREADS, RequestThreads, SyncChainASGIHandler, threads_keep_connections
 from core.auth import token_issue
 from tests.factories import UserFactory
 
@@ -111,12 +112,10 @@ def test_answers_errors_and_streams_through_the_asgi_handler():
 
 
 @override_settings(ALLOWED_HOSTS=["127.0.0.1"])
-def test_requests_reuse_their_thread_and_a_failed_request_gives_its_thread_up():
+def test_requests_reuse_their_thread():
     import threading
 
     from django.core.signals import request_started
-
-    from core.asgi import ReusedThreadContext
 
     threads: list[str] = []
 
@@ -141,16 +140,30 @@ def test_requests_reuse_their_thread_and_a_failed_request_gives_its_thread_up():
     # (Django's own context makes a new thread for every request: seven names).
     assert len(concurrent) == 3
     assert set(threads) <= concurrent
+    assert len(application.request_threads.idle) == 3
 
-    used = []
 
-    async def failing_request() -> None:
-        async with ReusedThreadContext() as context:
-            used.append(SyncToAsync.context_to_thread_executor[context])
-            await sync_to_async(lambda: None, thread_sensitive=True)()
-            raise RuntimeError("cancelled, say")
+def test_a_request_that_fails_gives_its_thread_up_and_persistent_connections_keep_no_thread():
+    import threading
 
+    threads = RequestThreads()
+    names: list[str] = []
+
+    async def request(fail: bool) -> None:
+        async with threads.request_context():
+            names.append(await sync_to_async(lambda: threading.current_thread().name, thread_sensitive=True)())
+            if fail:
+                raise RuntimeError("cancelled, say")
+
+    asyncio.run(request(fail=False))
+    assert len(threads.idle) == 1
     with pytest.raises(RuntimeError):
-        asyncio.run(failing_request())
-    assert used[0] not in ReusedThreadContext.idle_executors
-    assert used[0]._shutdown
+        asyncio.run(request(fail=True))
+    assert threads.idle == []  # the failed request took the idle executor and shut it down
+    asyncio.run(request(fail=False))
+    assert names[0] == names[1] != names[2]
+
+    assert threads_keep_connections([{"CONN_MAX_AGE": 60}])
+    assert not threads_keep_connections([{"CONN_MAX_AGE": 0}, {"CONN_MAX_AGE": 60, "OPTIONS": {"pool": True}}])
+    pooled = not threads_keep_connections(settings.DATABASES.values())
+    assert SyncChainASGIHandler().request_threads.max_idle == (MAX_IDLE_REQUEST_THREADS if pooled else 0)
