@@ -88,16 +88,6 @@ class Vocabulary:
         self.most_added: tuple[int, int] | None = None  # see _most_added
         self._texts: OrderedDict[bytes, list[str]] = OrderedDict()
         self._rows: OrderedDict[Any, Any] = OrderedDict()
-        self._derived: dict[Any, Any] = {}
-
-    def derived(self, key: Any, build: Callable[[], Any]) -> Any:
-        """A value computed from this vocabulary once (as the vocabulary is built once per tokenizer): other
-        per-tokenizer tables, such as the repetition guard's breaker ids, keep no cache of their own."""
-        if key not in self._derived:
-            if len(self._derived) >= MAX_DERIVED_TABLES:  # keys may come from requests (a breaker list)
-                self._derived.pop(next(iter(self._derived)))
-            self._derived[key] = build()
-        return self._derived[key]
 
     @classmethod
     def from_tokenizer(cls, tokenizer: Any, size: int | None = None) -> Vocabulary:
@@ -161,7 +151,9 @@ class Vocabulary:
         return _continue_utf8(pending, self.token_bytes[token])
 
     def row(self, key: Any, compute: Callable[[], Any]) -> Any:
-        """A cached row (a numpy array over the vocabulary, computed on first use)."""
+        """A cached table of this vocabulary, computed on first use: a row (a numpy array over the vocabulary) or
+        any other per-tokenizer table, such as the repetition guard's breaker ids; the least recently used go
+        first, so keys a request chooses cannot grow it without bound."""
         row = self._rows.get(key)
         if row is None:
             row = compute()
@@ -199,7 +191,6 @@ class Vocabulary:
         return hit
 
 
-MAX_DERIVED_TABLES = 64
 _VOCABULARIES: weakref.WeakKeyDictionary[Any, dict] = weakref.WeakKeyDictionary()
 _STRONG_VOCABULARIES: dict[int, dict] = {}
 

@@ -143,7 +143,7 @@ def guard_breaker_ids(tokenizer: Any, breakers: tuple[str, ...]) -> frozenset[in
         ]
         return repetition.breaker_token_ids(pieces, breakers)
 
-    return vocabulary.derived(("dry_sequence_breakers", breakers), build)
+    return vocabulary.row(("dry_sequence_breakers", breakers), build)
 
 
 def repetition_guard(request: GenerationRequest, tokenizer: Any = None) -> repetition.RepetitionGuard | None:

@@ -49,9 +49,12 @@ def system_text(base: str, principles: Sequence[Principle]) -> str:
     return "\n\n".join(part for part in (base.strip(), block) if part)
 
 
-def _terms(request: GenerationRequest, steered: Sequence[Principle]) -> list[StreamTerm]:
-    """Terms over the request's steering principles (a principle kept by its rules alone is not among them)."""
-    return stream_terms(request.config.alpha, [p.weight for p in steered])
+def _streams(request: GenerationRequest) -> list[tuple[StreamTerm, list[dict[str, str]]]]:
+    """Each stream's term and conversation, over the request's steering principles (a principle kept by its
+    rules alone is not among them; which principles steer is decided once per request)."""
+    steered = request.steered_principles()
+    terms = stream_terms(request.config.alpha, [p.weight for p in steered])
+    return [(term, _conversation(request, term, steered)) for term in terms]
 
 
 def _conversation(request: GenerationRequest, term: StreamTerm, steered: Sequence[Principle]) -> list[dict[str, str]]:
@@ -71,8 +74,7 @@ def _conversation(request: GenerationRequest, term: StreamTerm, steered: Sequenc
 def stream_conversations(request: GenerationRequest) -> list[list[dict[str, str]]]:
     """Conversations ordered [all principles, plain, *each principle]; just the conversation if none, and
     only the principle conversation when alpha is 0."""
-    steered = request.steered_principles()
-    return [_conversation(request, term, steered) for term in _terms(request, steered)]
+    return [conversation for _, conversation in _streams(request)]
 
 
 def render(tokenizer: Any, messages: list[dict[str, str]]) -> str:
@@ -86,11 +88,10 @@ def _token_ids(tokenizer: Any, conversation: list[dict[str, str]]) -> list[int]:
 def plan_streams(tokenizer: Any, request: GenerationRequest) -> StreamPlan:
     """The request's stream plan: token ids of every stream (the chat template adds the special tokens) and
     the coefficients that mix their logits."""
-    steered = request.steered_principles()
-    terms = _terms(request, steered)
+    streams = _streams(request)
     return StreamPlan(
-        streams=[_token_ids(tokenizer, _conversation(request, term, steered)) for term in terms],
-        coefficients=[term.coefficient for term in terms],
+        streams=[_token_ids(tokenizer, conversation) for _, conversation in streams],
+        coefficients=[term.coefficient for term, _ in streams],
     )
 
 

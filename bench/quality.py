@@ -194,8 +194,9 @@ def summary_table(
             picked = [r for r in group if r.mode == mode.key]
             if not picked:
                 continue
-            single = mean([mean(adherence(picked, p, 1)) for p in principles.principles])
-            in_sets, every_score = [], [s for p in principles.principles for s in adherence(picked, p, 1)]
+            alone = [adherence(picked, p, 1) for p in principles.principles]
+            single = mean([mean(scores) for scores in alone])
+            in_sets, every_score = [], [s for scores in alone for s in scores]
             for size in sizes:
                 members = [
                     p

@@ -78,8 +78,11 @@ class SyncChainASGIHandler(ASGIHandler):
     def __init__(self) -> None:
         base.BaseHandler.__init__(self)
         self.load_middleware(is_async=False)
-        keep_none = threads_keep_connections(settings.DATABASES.values())
-        self.request_threads = RequestThreads(max_idle=0 if keep_none else MAX_IDLE_REQUEST_THREADS)
+        # A parked thread would hold its persistent connection open: then keep none, as Django does.
+        parked_threads_hold_connections = threads_keep_connections(settings.DATABASES.values())
+        self.request_threads = RequestThreads(
+            max_idle=0 if parked_threads_hold_connections else MAX_IDLE_REQUEST_THREADS
+        )
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":

@@ -319,8 +319,8 @@ def test_real_model_greedy_keeps_every_rule_and_stays_fluent(engine, vocabulary,
             assert distinct_2(text) >= 0.5, text
 
 
-def test_tables_derived_from_a_vocabulary_are_built_once_and_bounded():
-    from alignment_engine.constraints import MAX_DERIVED_TABLES, Vocabulary
+def test_tables_cached_on_a_vocabulary_are_built_once_and_bounded():
+    from alignment_engine.constraints import MAX_CACHED_ROWS, Vocabulary
 
     vocabulary = Vocabulary([b"a", b"b", b"</s>"], special_ids=[2], encode=lambda text: [])
     builds: list[int] = []
@@ -329,11 +329,11 @@ def test_tables_derived_from_a_vocabulary_are_built_once_and_bounded():
         builds.append(key)
         return frozenset({key})
 
-    assert vocabulary.derived(("breakers", 0), lambda: build(0)) == frozenset({0})
-    assert vocabulary.derived(("breakers", 0), lambda: build(0)) == frozenset({0})
+    assert vocabulary.row(("breakers", 0), lambda: build(0)) == frozenset({0})
+    assert vocabulary.row(("breakers", 0), lambda: build(0)) == frozenset({0})
     assert builds == [0]
-    for key in range(1, MAX_DERIVED_TABLES + 1):  # request-chosen keys cannot grow the cache without bound
-        vocabulary.derived(("breakers", key), lambda key=key: build(key))
-    assert len(vocabulary._derived) == MAX_DERIVED_TABLES
-    vocabulary.derived(("breakers", 0), lambda: build(0))  # the oldest was let go, so it is built again
+    for key in range(1, MAX_CACHED_ROWS + 1):  # request-chosen keys cannot grow the cache without bound
+        vocabulary.row(("breakers", key), lambda key=key: build(key))
+    assert len(vocabulary._rows) == MAX_CACHED_ROWS
+    vocabulary.row(("breakers", 0), lambda: build(0))  # the least recently used was let go: built again
     assert builds.count(0) == 2
