@@ -48,7 +48,7 @@ def test_production_defaults():
     )
     assert result.returncode == 0, result.stderr
     values = json.loads(result.stdout)
-    assert values.pop("options") == {"pool": {"min_size": 2, "max_size": 8, "timeout": 10.0}}
+    assert values.pop("options") == {"pool": {"min_size": 2, "max_size": 4, "timeout": 10.0}}
     assert values.pop("conn_max_age") == 0
     assert values == {
         "debug": False,
