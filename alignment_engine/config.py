@@ -19,6 +19,10 @@ class InvalidParameterError(ValueError):
 # Official Linear Alignment settings (Wizardcoast/Linear_Alignment, HH-RLHF generation): alpha ("ratio") 3.0,
 # temperature 0.5, top_p 0.8, greedy, 512 new tokens. DEFAULT_ALPHA is chosen from bench/quality.py.
 DEFAULT_ALPHA = 3.0
+# The plausibility nucleus: 0.9 instead of the official 0.8, chosen on the tune half at 256 new tokens against
+# the replies' perplexity under the principle-prompted model (bench/fluency.py; docs/engine.md, "The
+# plausibility nucleus at realistic length").
+DEFAULT_TOP_P = 0.9
 # Bounds that keep the float32 arithmetic finite (a huge alpha or a tiny temperature overflow to NaN) and a seed
 # that torch.Generator accepts.
 MAX_ALPHA = 100.0
@@ -66,7 +70,7 @@ class GenerationConfig:
 
     alpha: float = DEFAULT_ALPHA
     temperature: float = 0.5
-    top_p: float = 0.8
+    top_p: float = DEFAULT_TOP_P
     max_new_tokens: int = 256
     do_sample: bool = False
     seed: int | None = None
