@@ -5,8 +5,9 @@ so that the contrast steers only among tokens the principle-prompted model finds
 the contrast reach further, which raises the lexical adherence scores of `bench/quality.py`, and may also let it
 pick tokens that make a reply less fluent. This scores what the adherence scores cannot see: each reply of a
 `bench/quality.py --save` file is scored by the torch model (the default weights unless `--model`), with the
-reply's principles in the system message as the engine puts them there (`prompts.stream_conversations` at
-alpha 0; none for the plain replies), as the mean negative log-likelihood of the reply's tokens at temperature 1.
+reply's principles in the system message as the engine puts them there (the principle stream of
+`prompts.stream_token_ids` at alpha 0; none for the plain replies), as the mean negative log-likelihood of the
+reply's text, tokenized again, at temperature 1.
 Per mode it prints the mean NLL per token, its perplexity (exp of the mean) and the share of replies whose own
 perplexity is above `--high` (20 by default: text the model finds that unlikely reads as word salad).
 
