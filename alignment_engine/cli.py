@@ -39,7 +39,6 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--alpha", type=float)
     generate.add_argument("--temperature", type=float)
     generate.add_argument("--top-p", type=float)
-    generate.add_argument("--min-p", type=float, help="widen the nucleus with tokens near the top one (0: off)")
     generate.add_argument("--max-new-tokens", type=int)
     generate.add_argument("--seed", type=int)
     generate.add_argument("--do-sample", action="store_true", help="sample instead of greedy decoding")
@@ -107,7 +106,6 @@ def config_values(args: argparse.Namespace) -> dict[str, Any]:
         "alpha": args.alpha,
         "temperature": args.temperature,
         "top_p": args.top_p,
-        "min_p": args.min_p,
         "max_new_tokens": args.max_new_tokens,
         "seed": args.seed,
         "stop": args.stop,

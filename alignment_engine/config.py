@@ -23,9 +23,6 @@ DEFAULT_ALPHA = 3.0
 # benchmark but let the contrast turn a warm reply into "Awful." (docs/engine.md, "The plausibility nucleus at
 # realistic length"), so it is a per-request choice, not the default.
 DEFAULT_TOP_P = 0.8
-# Contrastive Decoding's relative plausibility floor, added to the nucleus (linear_alignment.plausibility_mask);
-# 0 keeps the official mask.
-DEFAULT_MIN_P = 0.0
 # Bounds that keep the float32 arithmetic finite (a huge alpha or a tiny temperature overflow to NaN) and a seed
 # that torch.Generator accepts.
 MAX_ALPHA = 100.0
@@ -74,7 +71,6 @@ class GenerationConfig:
     alpha: float = DEFAULT_ALPHA
     temperature: float = 0.5
     top_p: float = DEFAULT_TOP_P
-    min_p: float = DEFAULT_MIN_P
     max_new_tokens: int = 256
     do_sample: bool = False
     seed: int | None = None
@@ -116,9 +112,6 @@ class GenerationConfig:
         _number("top_p", self.top_p)
         if not 0 < self.top_p <= 1:
             raise InvalidParameterError("top_p", "must be in (0, 1]")
-        _number("min_p", self.min_p)
-        if not 0 <= self.min_p <= 1:
-            raise InvalidParameterError("min_p", "must be in [0, 1] (0 keeps the nucleus alone)")
         _integer("max_new_tokens", self.max_new_tokens)
         if self.max_new_tokens < 1:
             raise InvalidParameterError("max_new_tokens", "must be >= 1")

@@ -157,7 +157,6 @@ class Layout:
     row_request: torch.Tensor
     temperature: torch.Tensor
     top_p: torch.Tensor
-    min_p: torch.Tensor | None
     penalty: torch.Tensor | None
     do_sample: list[bool]
     generators: list[torch.Generator | None]
@@ -175,9 +174,6 @@ class Layout:
             ),
             temperature=torch.tensor([c.temperature for c in configs], dtype=torch.float32, device=device),
             top_p=torch.tensor([c.top_p for c in configs], dtype=torch.float32, device=device),
-            min_p=None
-            if all(c.min_p == 0 for c in configs)
-            else torch.tensor([c.min_p for c in configs], dtype=torch.float32, device=device),
             penalty=None if all(p == 1.0 for p in penalties) else torch.tensor(penalties, device=device),
             do_sample=[c.do_sample for c in configs],
             generators=[state.generator for state in active],
@@ -211,7 +207,7 @@ def choose_tokens(
                     state.generated, combined_rows[position], principle_rows[position]
                 )
         combined, principle = torch.stack(combined_rows), torch.stack(principle_rows)
-    probabilities = la.aligned_probabilities(combined, principle, layout.temperature, layout.top_p, min_p=layout.min_p)
+    probabilities = la.aligned_probabilities(combined, principle, layout.temperature, layout.top_p)
     return la.select_tokens(probabilities, layout.do_sample, layout.generators)
 
 

@@ -102,29 +102,9 @@ def combine_logits(principle_logits: torch.Tensor, plain_logits: torch.Tensor, a
     return combine_streams(streams, mixing)
 
 
-def plausibility_mask(
-    principle_logits: torch.Tensor,
-    temperature: torch.Tensor,
-    top_p: torch.Tensor,
-    min_p: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Top-p nucleus of softmax(z_p / T) per row (bool [rows, vocab]); always keeps the top token.
-
-    `min_p` (per row, 0 = off) widens it with every token whose principle probability is at least min_p times
-    the top token's: Contrastive Decoding's adaptive plausibility constraint (Li et al., ACL 2023), the same
-    relative floor as min-p sampling. Where the nucleus is the top token alone but a close second exists, the
-    contrast gets to choose between them; tail tokens stay out however wide the nucleus.
-    """
+def plausibility_mask(principle_logits: torch.Tensor, temperature: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
+    """Top-p nucleus of softmax(z_p / T) per row (bool [rows, vocab]); always keeps the top token."""
     probs = torch.softmax(principle_logits.float() / temperature[:, None], dim=-1)
-    keep = nucleus(probs, top_p)
-    if min_p is not None and bool((min_p > 0).any()):
-        floor = probs.max(dim=-1, keepdim=True).values * min_p[:, None]
-        keep |= (probs >= floor) & (min_p[:, None] > 0)
-    return keep
-
-
-def nucleus(probs: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
-    """The top-p nucleus of each row of `probs` (bool [rows, vocab]); always keeps the top token."""
     keep = torch.zeros_like(probs, dtype=torch.bool)
     candidates = min(NUCLEUS_CANDIDATES, probs.shape[-1])
     top_probs, top_ids = probs.topk(candidates, dim=-1)
@@ -148,16 +128,14 @@ def aligned_probabilities(
     temperature: torch.Tensor,
     top_p: torch.Tensor,
     banned: torch.Tensor | None = None,
-    min_p: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """softmax(z / T) masked by the principle nucleus (widened by `min_p`) and renormalised; `banned` tokens
-    get 0."""
+    """softmax(z / T) masked by the principle nucleus and renormalised; `banned` tokens get 0."""
     principle_logits = principle_logits.float()
     combined_logits = combined_logits.float()
     if banned is not None:
         principle_logits = principle_logits.masked_fill(banned, float("-inf"))
         combined_logits = combined_logits.masked_fill(banned, float("-inf"))
-    keep = plausibility_mask(principle_logits, temperature, top_p, min_p)
+    keep = plausibility_mask(principle_logits, temperature, top_p)
     masked = (combined_logits / temperature[:, None]).masked_fill(~keep, float("-inf"))
     return torch.softmax(masked, dim=-1)
 

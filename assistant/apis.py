@@ -127,8 +127,6 @@ class GenerationSettingsSerializer(StrictInputSerializer):
     alpha = StrictFloatField(required=False, **ENGINE_BOUNDS["alpha"])
     temperature = StrictFloatField(required=False, **ENGINE_BOUNDS["temperature"])
     top_p = StrictFloatField(required=False, **ENGINE_BOUNDS["top_p"])
-    # Widens the nucleus with tokens near the top one (Contrastive Decoding's relative floor; docs/engine.md).
-    min_p = StrictFloatField(required=False, **ENGINE_BOUNDS["min_p"])
     max_new_tokens = StrictIntegerField(required=False, min_value=1, max_value=settings.GENERATION_MAX_TOKENS)
     do_sample = StrictBooleanField(required=False)
     seed = StrictIntegerField(required=False, **ENGINE_BOUNDS["seed"])

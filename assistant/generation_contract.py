@@ -30,7 +30,6 @@ ENGINE_BOUNDS: dict[str, dict[str, float | bool]] = {
     "alpha": {"min_value": 0, "max_value": MAX_ALPHA},
     "temperature": {"min_value": MIN_TEMPERATURE},
     "top_p": {"min_value": 0, "max_value": 1, "exclusive_minimum": True},
-    "min_p": {"min_value": 0, "max_value": 1},
     "seed": {"min_value": 0, "max_value": MAX_SEED},
 }
 

@@ -261,11 +261,6 @@ class ChatCompletionApi(APIView):
             max_length=50,
             help_text="Principles for this request only (extra_body), replacing the user's active ones.",
         )
-        min_p = _extra_body(
-            StrictFloatField,
-            ENGINE_BOUNDS["min_p"],
-            "Widens the top_p nucleus with tokens near the top one (extra_body); 0 switches it off.",
-        )
         presence_penalty = StrictFloatField(required=False, allow_null=True, **GUARD_BOUNDS["presence_penalty"])
         frequency_penalty = StrictFloatField(required=False, allow_null=True, **GUARD_BOUNDS["frequency_penalty"])
         dry_multiplier = _extra_body(
@@ -382,7 +377,7 @@ class ChatCompletionApi(APIView):
             mapped["do_sample"] = temperature > 0
             if temperature > 0:
                 mapped["temperature"] = temperature
-        for name in ("top_p", "min_p", "seed", "alpha", "stop", *GUARD_FIELDS, *ENDING_FIELDS):
+        for name in ("top_p", "seed", "alpha", "stop", *GUARD_FIELDS, *ENDING_FIELDS):
             if values.get(name) is not None:
                 mapped[name] = values[name]
         return mapped

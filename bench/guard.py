@@ -148,7 +148,7 @@ def guarded(engine: Any, settings: GuardSettings) -> Iterator[None]:
     original_aligned = la.aligned_probabilities
     current: list[Any] = []
 
-    def aligned_probabilities(combined, principle_logits, temperature, top_p, *rest, **options):
+    def aligned_probabilities(combined, principle_logits, temperature, top_p, *rest):
         if settings.penalises and len(current) == combined.shape[0]:
             combined, principle_logits = combined.clone(), principle_logits.float().clone()
             for row, state in enumerate(current):
@@ -157,7 +157,7 @@ def guarded(engine: Any, settings: GuardSettings) -> Iterator[None]:
                     combined[row] = repetition.subtract_penalties(combined[row], penalties)
                     if settings.placement == "streams":
                         principle_logits[row] = repetition.subtract_penalties(principle_logits[row], penalties)
-        probabilities = original_aligned(combined, principle_logits, temperature, top_p, *rest, **options)
+        probabilities = original_aligned(combined, principle_logits, temperature, top_p, *rest)
         if settings.end_rule == "principle-top":
             ends = torch.isin(principle_logits.argmax(-1), end_tokens)
             if ends.any():

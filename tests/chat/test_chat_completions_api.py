@@ -41,14 +41,13 @@ def test_extra_body_overrides_alpha_and_principles(alice, alice_client):
             "principles": ["Talk like a pirate.", {"text": "Use emoji.", "weight": 2}],
             "temperature": 0,
             "max_tokens": 2,
-            "min_p": 0.25,
         },
     )
     body = response.json()
     assert body["choices"][0]["message"]["content"] == "echo Hi"
     assert body["choices"][0]["finish_reason"] == "length"
     job = GenerationJob.objects.get()
-    assert job.alpha == 4.5 and job.settings["do_sample"] is False and job.settings["min_p"] == 0.25
+    assert job.alpha == 4.5 and job.settings["do_sample"] is False
     assert job.principle_versions == [
         {"version_id": None, "principle_id": None, "text": "Talk like a pirate.", "weight": 1.0, "rules": []},
         {"version_id": None, "principle_id": None, "text": "Use emoji.", "weight": 2.0, "rules": []},

@@ -24,8 +24,6 @@ def messages_url(conversation):
         ({"alpha": -0.5}, "settings.alpha"),
         ({"temperature": MIN_TEMPERATURE / 2}, "settings.temperature"),
         ({"top_p": 1.5}, "settings.top_p"),
-        ({"min_p": -0.1}, "settings.min_p"),
-        ({"min_p": 1.01}, "settings.min_p"),
         ({"seed": 2**63}, "settings.seed"),
     ],
 )
@@ -41,7 +39,6 @@ def test_conversation_api_refuses_what_the_engine_would_refuse(alice_client, con
     [
         ({"alpha": MAX_ALPHA + 1}, "alpha"),
         ({"top_p": 1.5}, "top_p"),
-        ({"min_p": 1.01}, "min_p"),
         ({"seed": 2**63}, "seed"),
     ],
 )

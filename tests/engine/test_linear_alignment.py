@@ -54,28 +54,6 @@ def test_plausibility_mask_is_the_principle_nucleus_and_keeps_the_top_token():
     assert la.plausibility_mask(z_p, one, torch.tensor([1.0])).all()
 
 
-def test_min_p_widens_the_nucleus_with_tokens_near_the_top_one():
-    # probabilities [0.85, 0.1, 0.04, 0.01]: the 0.8 nucleus is the top token alone
-    z_p = torch.log(torch.tensor([[0.85, 0.1, 0.04, 0.01], [0.85, 0.1, 0.04, 0.01]]))
-    one, top_p = torch.ones(2), torch.tensor([0.8, 0.8])
-    assert la.plausibility_mask(z_p, one, top_p).tolist()[0] == [True, False, False, False]
-    # floor 0.1 * 0.85 = 0.085 lets the second in (row 0); min_p 0 leaves row 1 as the nucleus alone
-    keep = la.plausibility_mask(z_p, one, top_p, torch.tensor([0.1, 0.0]))
-    assert keep.tolist() == [[True, True, False, False], [True, False, False, False]]
-    # floor 0.04 / 0.85 reaches the third; the floor is on the tempered distribution (T 0.5 squares the ratios)
-    assert la.plausibility_mask(z_p[:1], one[:1], top_p[:1], torch.tensor([0.04 / 0.85]))[0].tolist() == [
-        True,
-        True,
-        True,
-        False,
-    ]
-    # at T 0.5 the ratios are squared: (0.1 / 0.85) ** 2 = 0.0138, under a floor of 0.1 but over one of 0.013
-    tempered = la.plausibility_mask(z_p[:1], torch.tensor([0.5]), top_p[:1], torch.tensor([0.1]))
-    assert tempered.tolist() == [[True, False, False, False]]
-    tempered = la.plausibility_mask(z_p[:1], torch.tensor([0.5]), top_p[:1], torch.tensor([0.013]))
-    assert tempered.tolist() == [[True, True, False, False]]
-
-
 def test_mask_falls_back_to_a_full_sort_when_the_top_candidates_do_not_cover_top_p():
     flat = torch.zeros(1, 1000)  # uniform: the top 256 hold 25.6% of the mass
     keep = la.plausibility_mask(flat, torch.ones(1), torch.tensor([0.5]))
