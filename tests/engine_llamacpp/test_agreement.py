@@ -5,7 +5,9 @@ dequantised weights in fp32. The logits of one stream differ by about 0.2 on ave
 impossible. Linear Alignment combines two streams with coefficients (1 + alpha) and -alpha, which multiplies
 that independent noise by sqrt((1 + alpha)^2 + alpha^2) (3.6 at alpha = 2): near-ties flip more often.
 What must hold: plain prompting agrees at >= 95% of steps, alpha = 2 at >= 90%, and every disagreement is a
-near-tie, i.e. llama.cpp's token is within NEAR_TIE logits of torch's choice in torch's own combined logits.
+near-tie of one of the rule's two decisions: either llama.cpp's token is within NEAR_TIE logits of torch's choice in
+torch's own combined logits, or one of the two tokens sits at the edge of the plausibility nucleus (its principle
+mass before it, in torch's own distribution, within NUCLEUS_EDGE of top_p), where the same noise moves it in or out.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ CASES = [
 FORCED_TOKENS = 40
 MIN_AGREEMENT = {0.0: 0.95, 2.0: 0.90}
 NEAR_TIE = 2.0
+NUCLEUS_EDGE = 0.05
 
 
 @pytest.fixture(scope="module")
@@ -79,10 +82,20 @@ def greedy_choices(stream_logits: torch.Tensor, alpha: float) -> torch.Tensor:
     return probabilities.argmax(-1)
 
 
+def distance_to_nucleus_edge(principle_logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Per step: |principle mass before the token - top_p| (default temperature and top_p), the token's distance
+    from where it would enter or leave the nucleus."""
+    config = GenerationConfig()
+    probs = torch.softmax(principle_logits.float() / config.temperature, dim=-1)
+    chosen = probs.gather(-1, tokens[:, None])
+    mass_before = (probs * (probs > chosen)).sum(-1)
+    return (mass_before - config.top_p).abs()
+
+
 @pytest.mark.parametrize("alpha", sorted(MIN_AGREEMENT))
 def test_backends_agree_on_the_greedy_token(forced_logits, alpha):
     agree = total = 0
-    margins = []
+    unexplained = []
     for torch_logits, llama_logits in forced_logits:
         llama_logits = llama_logits[:, :, : torch_logits.shape[-1]]
         torch_tokens = greedy_choices(torch_logits, alpha)
@@ -91,7 +104,16 @@ def test_backends_agree_on_the_greedy_token(forced_logits, alpha):
         total += len(torch_tokens)
         reference = combined_logits(torch_logits, alpha)
         steps = torch.arange(len(torch_tokens))
-        margins.extend((reference[steps, torch_tokens] - reference[steps, llama_tokens]).tolist())
-    print(f"alpha={alpha}: {agree}/{total} steps agree ({agree / total:.1%}); largest margin lost {max(margins):.2f}")
+        margins = reference[steps, torch_tokens] - reference[steps, llama_tokens]
+        edge = torch.minimum(
+            distance_to_nucleus_edge(torch_logits[0], torch_tokens),
+            distance_to_nucleus_edge(torch_logits[0], llama_tokens),
+        )
+        unexplained += [
+            (round(float(m), 2), round(float(e), 3))
+            for m, e in zip(margins, edge, strict=True)
+            if m >= NEAR_TIE and e >= NUCLEUS_EDGE
+        ]
+    print(f"alpha={alpha}: {agree}/{total} steps agree ({agree / total:.1%})")
     assert agree / total >= MIN_AGREEMENT[alpha]
-    assert max(margins) < NEAR_TIE
+    assert not unexplained, unexplained  # (margin lost, distance to the nucleus edge) of each
