@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from the installation (no CDN)
+    "core",
     "assistant",
     "preferences",
     "worker",
@@ -91,6 +92,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # connection instead of contending for the GIL and PostgreSQL's locks. At 32 clients on 2 cores, 4 per process
     # served ~15% more submissions than 8, with a shorter tail (docs/service.md, "Pool size").
     # DB_POOL_MAX_SIZE=0 turns the pool off (then DB_CONN_MAX_AGE applies, 0 by default).
+    # Parameters bound by the server, and psycopg's prepared statements: a query a connection has run
+    # DB_PREPARE_THRESHOLD times is prepared once and then only executed, so PostgreSQL stops parsing and planning
+    # the same few statements on every request (a submission cost it ~1 ms of CPU less, docs/service.md).
+    # DB_PREPARE_THRESHOLD=0 turns preparing off (a transaction-mode pgbouncer older than 1.21 needs that).
+    DB_PREPARE_THRESHOLD = env.int("DB_PREPARE_THRESHOLD", default=5)
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"server_side_binding": True, "prepare_threshold": DB_PREPARE_THRESHOLD or None}
+    )
     DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=4)
     if DB_POOL_MAX_SIZE > 0:
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
@@ -186,6 +195,9 @@ REST_KNOX = {
     "TOKEN_TTL": None,
     "AUTO_REFRESH": False,
 }
+# Seconds a verified token stays in the shared cache (core/token_cache.py: revoked at once on logout,
+# deactivation and account deletion); 0 turns the cache off. Off by itself with a process-local cache.
+AUTH_TOKEN_CACHE_SECONDS = env.int("AUTH_TOKEN_CACHE_SECONDS", default=60)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Principled API",
     "DESCRIPTION": "Personalised assistant replies aligned to each user's preference principles with Linear Alignment.",

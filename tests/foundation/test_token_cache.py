@@ -1,0 +1,128 @@
+"""The shared cache of verified tokens (core/token_cache.py): a known token costs no query, and every change that
+revokes a token (logout, logout-all, deactivation, account deletion, expiry) takes effect on the next request,
+even for a token that was cached. Real Redis (the test settings' cache), real knox tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from knox.models import AuthToken
+
+from core import authentication, token_cache
+
+pytestmark = pytest.mark.django_db
+
+PRINCIPLES = "/api/v1/principles/"
+
+
+def token_queries(client) -> tuple[int, int]:
+    """(status, queries of knox's token table) of one authenticated request."""
+    with CaptureQueriesContext(connection) as queries:
+        status = client.get(PRINCIPLES).status_code
+    return status, sum("knox_authtoken" in query["sql"] for query in queries.captured_queries)
+
+
+def refused(client) -> bool:
+    response = client.get(PRINCIPLES)
+    return response.status_code == 401 and response.json()["error"]["code"] == "authentication_failed"
+
+
+def test_a_known_token_is_not_read_from_the_database_again(alice_client):
+    assert token_cache.enabled()
+    assert token_queries(alice_client) == (200, 1)
+    assert token_queries(alice_client) == (200, 0)
+    assert token_queries(alice_client) == (200, 0)
+
+
+def test_with_the_cache_off_every_request_reads_the_token(alice_client, settings):
+    settings.AUTH_TOKEN_CACHE_SECONDS = 0
+    assert not token_cache.enabled()
+    assert token_queries(alice_client) == (200, 1)
+    assert token_queries(alice_client) == (200, 1)
+
+
+def test_logout_revokes_a_cached_token_at_once(alice, auth_client):
+    laptop, phone = auth_client(alice), auth_client(alice)
+    for client in (laptop, phone):
+        assert token_queries(client) == (200, 1)
+    assert laptop.post("/api/v1/auth/logout/").status_code == 204
+    assert refused(laptop)
+    assert token_queries(phone) == (200, 0)  # the other device's token stays cached
+
+
+def test_logoutall_revokes_every_cached_token_of_the_user(alice, bob, auth_client):
+    laptop, phone, bobs = auth_client(alice), auth_client(alice), auth_client(bob)
+    for client in (laptop, phone, bobs):
+        assert token_queries(client)[0] == 200
+    assert laptop.post("/api/v1/auth/logoutall/").status_code == 204
+    assert refused(laptop) and refused(phone)
+    assert token_queries(bobs) == (200, 0)
+
+
+def test_a_deactivated_user_is_refused_at_once(alice, alice_client):
+    assert token_queries(alice_client)[0] == 200
+    alice.is_active = False
+    alice.save()
+    assert refused(alice_client)
+
+
+def test_a_user_change_is_seen_at_once(alice, alice_client):
+    assert token_queries(alice_client)[0] == 200
+    alice.is_staff = True
+    alice.save(update_fields=["is_staff"])
+    request_user = []
+
+    def spy(self, auth_token):
+        request_user.append(auth_token.user)
+        return original(self, auth_token)
+
+    original = authentication.TokenAuthentication.validate_user
+    authentication.TokenAuthentication.validate_user = spy
+    try:
+        assert token_queries(alice_client) == (200, 1)  # read again after the change
+    finally:
+        authentication.TokenAuthentication.validate_user = original
+    assert request_user[0].is_staff
+
+
+def test_a_login_keeps_the_users_other_tokens_cached(alice, alice_client, api_client):
+    from tests.factories import DEFAULT_PASSWORD
+
+    assert token_queries(alice_client)[0] == 200
+    response = api_client.post("/api/v1/auth/login/", {"username": "alice", "password": DEFAULT_PASSWORD})
+    assert response.status_code == 200
+    assert token_queries(alice_client) == (200, 0)
+
+
+def test_a_deleted_account_is_refused_at_once(alice_client):
+    assert token_queries(alice_client)[0] == 200
+    assert alice_client.delete("/api/v1/me/").status_code == 204
+    assert refused(alice_client)
+
+
+def test_an_expired_cached_token_is_refused_and_deleted(alice, monkeypatch):
+    auth_token, token = AuthToken.objects.create(user=alice, expiry=timedelta(hours=1))
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert token_queries(client) == (200, 1)
+    assert token_queries(client) == (200, 0)
+    later = timezone.now() + timedelta(hours=2)
+    monkeypatch.setattr(authentication.timezone, "now", lambda: later)
+    assert refused(client)
+    assert not AuthToken.objects.filter(pk=auth_token.pk).exists()
+
+
+def test_a_row_read_before_a_revocation_cannot_be_cached_after_it(alice, alice_client):
+    """The race the tombstone closes: a request reads the token row, the token is revoked, then that request
+    caches what it read. The entry must not be written, and the token must stay refused."""
+    stale = AuthToken.objects.select_related("user").get(user=alice)
+    AuthToken.objects.get(pk=stale.pk).delete()  # logout in another request: the entry becomes a tombstone
+    token_cache.token_remember(stale)  # the slow request's write comes after it
+    assert token_cache.token_cached(stale.digest) is None
+    assert refused(alice_client)
