@@ -2,37 +2,57 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 
 from preferences.learning import steering as thompson
-from preferences.models import SteeringArm, SteeringProfile
+from preferences.models import SteeringProfile
 
 
 def steering_grid() -> tuple[float, ...]:
     return tuple(float(alpha) for alpha in settings.STEERING_ALPHA_GRID)
 
 
-def steering_state(*, user: AbstractBaseUser) -> dict[str, Any]:
-    """The learning state over the grid: {"arms": [{"alpha", "ups", "downs"}, ...]} (arms never rated count 0)."""
-    counts = {row.alpha: row for row in SteeringArm.objects.filter(owner=user)}
+class SteeringRead(NamedTuple):
+    mode: str  # SteeringProfile.Mode (learned when the user has no profile yet)
+    pinned_alpha: float | None
+    state: dict[str, Any]  # {"arms": [{"alpha", "ups", "downs"}, ...]} over the grid (arms never rated count 0)
+
+
+def steering_read(*, user: AbstractBaseUser) -> SteeringRead:
+    """The user's steering profile and the learning state over the grid, in one query: the user's row joined
+    to its profile and arms (each is optional), one row per arm. A submission reads this for every job."""
+    rows = (
+        get_user_model()
+        .objects.filter(pk=user.pk)
+        .values_list(
+            "steering__mode",
+            "steering__pinned_alpha",
+            "steering_arms__alpha",
+            "steering_arms__ups",
+            "steering_arms__downs",
+        )
+    )
+    mode, pinned_alpha, counts = SteeringProfile.Mode.LEARNED, None, {}
+    for row_mode, row_pinned, alpha, ups, downs in rows:
+        mode, pinned_alpha = row_mode or SteeringProfile.Mode.LEARNED, row_pinned
+        if alpha is not None:
+            counts[alpha] = (ups, downs)
     state = thompson.initial_state(steering_grid())
     for arm in state["arms"]:
-        row = counts.get(arm["alpha"])
-        if row is not None:
-            arm["ups"], arm["downs"] = row.ups, row.downs
-    return state
+        arm["ups"], arm["downs"] = counts.get(arm["alpha"], (0, 0))
+    return SteeringRead(mode, pinned_alpha, state)
 
 
 def steering_summary(*, user: AbstractBaseUser) -> dict[str, Any]:
     """Mode, the alpha in use (pinned, or the learned arm with the best posterior mean so far) and the arms."""
-    profile = SteeringProfile.objects.filter(owner=user).first()
-    state = steering_state(user=user)
+    mode, pinned_alpha, state = steering_read(user=user)
     rated = any(arm["ups"] or arm["downs"] for arm in state["arms"])
-    if profile is not None and profile.mode == SteeringProfile.Mode.PINNED:
-        mode, alpha = SteeringProfile.Mode.PINNED, float(profile.pinned_alpha)
+    if mode == SteeringProfile.Mode.PINNED:
+        alpha = float(pinned_alpha)
     else:
         mode = SteeringProfile.Mode.LEARNED
         alpha = thompson.best_alpha(state) if rated else float(settings.GENERATION_DEFAULT_ALPHA)

@@ -20,7 +20,7 @@ from django.db.models import F
 from core.exceptions import ApplicationError
 from preferences.learning import steering as thompson
 from preferences.models import SteeringArm, SteeringProfile
-from preferences.steering_selectors import steering_grid, steering_state
+from preferences.steering_selectors import steering_grid, steering_read
 
 _rng = random.SystemRandom()
 
@@ -32,10 +32,9 @@ def steering_profile_get(*, user: AbstractBaseUser) -> SteeringProfile:
 
 def steering_alpha_choose(*, user: AbstractBaseUser, rng: random.Random | None = None) -> tuple[float, float | None]:
     """(alpha, arm) for a request that gives no alpha: the pinned alpha (arm None), or a learned arm."""
-    profile = SteeringProfile.objects.filter(owner=user).first()
-    if profile is not None and profile.mode == SteeringProfile.Mode.PINNED:
-        return float(profile.pinned_alpha), None
-    state = steering_state(user=user)
+    mode, pinned_alpha, state = steering_read(user=user)
+    if mode == SteeringProfile.Mode.PINNED:
+        return float(pinned_alpha), None
     if not any(arm["ups"] or arm["downs"] for arm in state["arms"]):
         default = float(settings.GENERATION_DEFAULT_ALPHA)
         arm = default if any(math.isclose(default, a) for a in steering_grid()) else None

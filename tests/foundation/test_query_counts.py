@@ -19,8 +19,8 @@ pytestmark = pytest.mark.django_db
 
 JOB_GET_QUERIES = 1  # the job with its reply
 # the conversation's UPDATE (ownership, lock, activity); pending jobs; the history; the steering profile and
-# arms; the message INSERT; the principles; the job INSERT; + SAVEPOINT and RELEASE
-SUBMISSION_QUERIES = 10
+# arms (one query); the message INSERT; the principles; the job INSERT; + SAVEPOINT and RELEASE
+SUBMISSION_QUERIES = 9
 
 
 @pytest.fixture
