@@ -92,14 +92,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # connection instead of contending for the GIL and PostgreSQL's locks. At 32 clients on 2 cores, 4 per process
     # served ~15% more submissions than 8, with a shorter tail (docs/service.md, "Pool size").
     # DB_POOL_MAX_SIZE=0 turns the pool off (then DB_CONN_MAX_AGE applies, 0 by default).
-    # Parameters bound by the server, and psycopg's prepared statements: a query a connection has run
-    # DB_PREPARE_THRESHOLD times is prepared once and then only executed, so PostgreSQL stops parsing and planning
-    # the same few statements on every request (a submission cost it ~1 ms of CPU less, docs/service.md).
-    # DB_PREPARE_THRESHOLD=0 turns preparing off (a transaction-mode pgbouncer older than 1.21 needs that).
-    DB_PREPARE_THRESHOLD = env.int("DB_PREPARE_THRESHOLD", default=5)
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"server_side_binding": True, "prepare_threshold": DB_PREPARE_THRESHOLD or None}
-    )
     DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=4)
     if DB_POOL_MAX_SIZE > 0:
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {

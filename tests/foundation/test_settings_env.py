@@ -18,7 +18,7 @@ PROBE = (
 
 
 def _settings(**env: str) -> subprocess.CompletedProcess:
-    ignored = {"DATABASE_URL", "DEBUG", "SECRET_KEY", "DB_POOL_MAX_SIZE", "DB_CONN_MAX_AGE", "DB_PREPARE_THRESHOLD"}
+    ignored = {"DATABASE_URL", "DEBUG", "SECRET_KEY", "DB_POOL_MAX_SIZE", "DB_CONN_MAX_AGE"}
     clean = {key: value for key, value in os.environ.items() if key not in ignored}
     clean.update(DJANGO_SETTINGS_MODULE="config.settings", **env)
     return subprocess.run(
@@ -48,11 +48,7 @@ def test_production_defaults():
     )
     assert result.returncode == 0, result.stderr
     values = json.loads(result.stdout)
-    assert values.pop("options") == {
-        "pool": {"min_size": 2, "max_size": 4, "timeout": 10.0},
-        "server_side_binding": True,
-        "prepare_threshold": 5,
-    }
+    assert values.pop("options") == {"pool": {"min_size": 2, "max_size": 4, "timeout": 10.0}}
     assert values.pop("conn_max_age") == 0
     assert values == {
         "debug": False,
@@ -87,10 +83,3 @@ def test_embedded_sqlite_waits_for_the_lock_in_wal_mode():
     assert values["options"]["transaction_mode"] == "IMMEDIATE"
     assert values["options"]["timeout"] >= 10
     assert "journal_mode=WAL" in values["options"]["init_command"]
-
-
-def test_prepared_statements_can_be_turned_off():
-    result = _settings(SECRET_KEY="s", DATABASE_URL="postgres://u:p@db:5432/principled", DB_PREPARE_THRESHOLD="0")
-    assert result.returncode == 0, result.stderr
-    options = json.loads(result.stdout)["options"]
-    assert options["server_side_binding"] is True and options["prepare_threshold"] is None

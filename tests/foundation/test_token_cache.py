@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.core.cache import caches
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -126,3 +127,50 @@ def test_a_row_read_before_a_revocation_cannot_be_cached_after_it(alice, alice_c
     token_cache.token_remember(stale)  # the slow request's write comes after it
     assert token_cache.token_cached(stale.digest) is None
     assert refused(alice_client)
+
+
+def test_the_cache_is_off_unless_every_process_shares_it(settings):
+    assert token_cache.enabled()
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert not token_cache.shared() and not token_cache.enabled()
+
+
+def test_the_password_hash_is_not_cached(alice, alice_client):
+    assert token_queries(alice_client) == (200, 1)
+    digest = AuthToken.objects.get(user=alice).digest
+    entry = caches["default"].get(token_cache.KEY_PREFIX + digest)
+    assert entry["user"]["username"] == "alice" and "password" not in entry["user"]
+    cached = token_cache.token_cached(digest)
+    assert cached.user.pk == alice.pk and "password" in cached.user.get_deferred_fields()
+
+
+def test_an_unreadable_cache_falls_back_to_the_database(alice_client, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(caches["default"], "get", broken)
+    monkeypatch.setattr(caches["default"], "add", broken)
+    assert token_queries(alice_client) == (200, 1)
+    assert token_queries(alice_client) == (200, 1)
+
+
+def test_a_process_that_reads_no_entries_still_revokes_them(alice_client, settings):
+    assert token_queries(alice_client) == (200, 1)
+    settings.AUTH_TOKEN_CACHE_SECONDS = 0  # e.g. a management command, or a process rolled out with the cache off
+    assert alice_client.post("/api/v1/auth/logout/").status_code == 204
+    settings.AUTH_TOKEN_CACHE_SECONDS = 60
+    assert refused(alice_client)
+
+
+def test_the_commit_tombstones_the_users_tokens_again(alice, alice_client, django_capture_on_commit_callbacks):
+    """A tombstone written before the commit may lapse during a long transaction, or miss a token made
+    meanwhile: the commit writes them again, for the tokens the user has then."""
+    assert token_queries(alice_client)[0] == 200
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        alice.is_active = False
+        alice.save()
+    digests = list(AuthToken.objects.filter(user=alice).values_list("digest", flat=True))
+    caches["default"].delete_many([token_cache.KEY_PREFIX + digest for digest in digests])  # the tombstones lapsed
+    for callback in callbacks:
+        callback()
+    assert all(caches["default"].get(token_cache.KEY_PREFIX + d) == token_cache.TOMBSTONE for d in digests)
