@@ -29,7 +29,7 @@ lost.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
@@ -116,14 +116,14 @@ def tokens_forget(digests: Iterable[str]) -> None:
         caches["default"].set_many(dict.fromkeys(keys, TOMBSTONE), timeout=TOMBSTONE_SECONDS)
 
 
+def _forget_now_and_at_commit(forget: Callable[[], None]) -> None:
+    forget()
+    transaction.on_commit(forget)
+
+
 def _token_deleted(sender, instance, **kwargs) -> None:
     digest = instance.digest
-    tokens_forget([digest])
-    transaction.on_commit(lambda: tokens_forget([digest]))
-
-
-def _user_tokens_forget(user_id) -> None:
-    tokens_forget(AuthToken.objects.filter(user_id=user_id).values_list("digest", flat=True))
+    _forget_now_and_at_commit(lambda: tokens_forget([digest]))
 
 
 def _user_saved(sender, instance, update_fields=None, created=False, **kwargs) -> None:
@@ -131,8 +131,10 @@ def _user_saved(sender, instance, update_fields=None, created=False, **kwargs) -
         return  # a new user has no tokens; a login's last_login changes nothing authentication reads
     if shared():
         user_id = instance.pk
-        _user_tokens_forget(user_id)
-        transaction.on_commit(lambda: _user_tokens_forget(user_id))
+        # read at commit again too: a token made meanwhile is covered
+        _forget_now_and_at_commit(
+            lambda: tokens_forget(AuthToken.objects.filter(user_id=user_id).values_list("digest", flat=True))
+        )
 
 
 def signals_connect() -> None:

@@ -71,22 +71,19 @@ def test_a_deactivated_user_is_refused_at_once(alice, alice_client):
     assert refused(alice_client)
 
 
-def test_a_user_change_is_seen_at_once(alice, alice_client):
+def test_a_user_change_is_seen_at_once(alice, alice_client, monkeypatch):
     assert token_queries(alice_client)[0] == 200
     alice.is_staff = True
     alice.save(update_fields=["is_staff"])
     request_user = []
+    original = authentication.TokenAuthentication.validate_user
 
     def spy(self, auth_token):
         request_user.append(auth_token.user)
         return original(self, auth_token)
 
-    original = authentication.TokenAuthentication.validate_user
-    authentication.TokenAuthentication.validate_user = spy
-    try:
-        assert token_queries(alice_client) == (200, 1)  # read again after the change
-    finally:
-        authentication.TokenAuthentication.validate_user = original
+    monkeypatch.setattr(authentication.TokenAuthentication, "validate_user", spy)
+    assert token_queries(alice_client) == (200, 1)  # read again after the change
     assert request_user[0].is_staff
 
 
@@ -138,7 +135,7 @@ def test_the_cache_is_off_unless_every_process_shares_it(settings):
 def test_the_password_hash_is_not_cached(alice, alice_client):
     assert token_queries(alice_client) == (200, 1)
     digest = AuthToken.objects.get(user=alice).digest
-    entry = caches["default"].get(token_cache.KEY_PREFIX + digest)
+    entry = caches["default"].get(token_cache._key(digest))
     assert entry["user"]["username"] == "alice" and "password" not in entry["user"]
     cached = token_cache.token_cached(digest)
     assert cached.user.pk == alice.pk and "password" in cached.user.get_deferred_fields()
@@ -170,7 +167,7 @@ def test_the_commit_tombstones_the_users_tokens_again(alice, alice_client, djang
         alice.is_active = False
         alice.save()
     digests = list(AuthToken.objects.filter(user=alice).values_list("digest", flat=True))
-    caches["default"].delete_many([token_cache.KEY_PREFIX + digest for digest in digests])  # the tombstones lapsed
+    caches["default"].delete_many([token_cache._key(digest) for digest in digests])  # the tombstones lapsed
     for callback in callbacks:
         callback()
-    assert all(caches["default"].get(token_cache.KEY_PREFIX + d) == token_cache.TOMBSTONE for d in digests)
+    assert all(caches["default"].get(token_cache._key(d)) == token_cache.TOMBSTONE for d in digests)
