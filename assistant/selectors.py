@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 
 from assistant import events
 from assistant.models import Conversation, GenerationJob, Message
+from core.compiled_queries import CompiledLookup
 from core.db import connection_release
 
 
@@ -32,13 +33,58 @@ def job_list(*, user: AbstractBaseUser) -> QuerySet[GenerationJob]:
     return GenerationJob.objects.filter(owner=user).select_related("reply")
 
 
+# The lookups a polling client repeats: compiled once (core.compiled_queries), since compiling the job's wide
+# row with its reply cost more than running the query.
+_job_of_owner = CompiledLookup(
+    lambda owner_id, job_id: (
+        GenerationJob.objects.select_related("reply").filter(owner_id=owner_id, pk=job_id).order_by()[:1]
+    ),
+    owner_id=int,
+    job_id=UUID,
+)
+_job_by_id = CompiledLookup(
+    lambda job_id: GenerationJob.objects.select_related("reply").filter(pk=job_id).order_by()[:1],
+    job_id=UUID,
+)
+
+
+PENDING_STATUSES = (GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING)
+
+_pending_job_of_conversation = CompiledLookup(
+    lambda conversation_id: (
+        GenerationJob.objects.filter(conversation_id=conversation_id, status__in=PENDING_STATUSES)
+        .order_by()
+        .values_list("pk")[:1]
+    ),
+    conversation_id=UUID,
+)
+_history = CompiledLookup(
+    lambda conversation_id: (
+        Message.objects.filter(conversation_id=conversation_id)
+        .order_by("position")
+        .values_list("role", "content", "position")
+    ),
+    conversation_id=UUID,
+)
+
+
+def conversation_has_pending_job(*, conversation_id: UUID) -> bool:
+    """Whether a job of the conversation is queued or running (a conversation answers one message at a time)."""
+    return _pending_job_of_conversation.first(conversation_id=conversation_id) is not None
+
+
+def conversation_history(*, conversation_id: UUID) -> list[tuple[str, str, int]]:
+    """(role, content, position) of each message, in order."""
+    return _history.all(conversation_id=conversation_id)
+
+
 def job_get(*, user: AbstractBaseUser, job_id: UUID) -> GenerationJob | None:
-    return _one_or_none(job_list(user=user).filter(pk=job_id))
+    return _job_of_owner.first(owner_id=user.pk, job_id=job_id)
 
 
 def job_get_any(*, job_id: UUID) -> GenerationJob | None:
     """For internal readers (streams, callbacks) that already checked ownership."""
-    return _one_or_none(GenerationJob.objects.select_related("reply").filter(pk=job_id))
+    return _job_by_id.first(job_id=job_id)
 
 
 def job_wait(*, job: GenerationJob, timeout: float) -> GenerationJob:

@@ -20,12 +20,11 @@ from assistant import events, job_queue
 from assistant.callbacks import CallbackUrlRejected, callback_url_check
 from assistant.generation_contract import generation_settings_resolve, messages_validate, principles_applied
 from assistant.models import Conversation, GenerationJob, Message
+from assistant.selectors import conversation_has_pending_job, conversation_history
 from core.exceptions import ApplicationError, Conflict, IdempotencyKeyReused, PayloadTooLarge, ResourceNotFound
 from preferences.rules import enforced_rules, rules_compatible_with
 from preferences.selectors import principle_versions_for_generation
 from preferences.steering_services import steering_alpha_choose
-
-PENDING_STATUSES = (GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING)
 
 
 def request_fingerprint(*, target: str, body: Any) -> str:
@@ -155,7 +154,7 @@ def message_submit(
         )
         if not touched:
             raise ResourceNotFound("Conversation not found.")
-        if GenerationJob.objects.filter(conversation_id=conversation_id, status__in=PENDING_STATUSES).exists():
+        if conversation_has_pending_job(conversation_id=conversation_id):
             raise Conflict(
                 "The conversation already has a reply in progress; wait for it or cancel it.", code="conversation_busy"
             )
@@ -170,11 +169,7 @@ def message_submit(
                 },
             )
         # The history is bounded by the limits checked here, so one read of it serves the checks and the prompt.
-        history = list(
-            Message.objects.filter(conversation_id=conversation_id)
-            .order_by("position")
-            .values_list("role", "content", "position")
-        )
+        history = conversation_history(conversation_id=conversation_id)
         if len(history) + 2 > settings.GENERATION_MAX_CONVERSATION_MESSAGES:
             raise PayloadTooLarge(
                 f"The conversation has reached {settings.GENERATION_MAX_CONVERSATION_MESSAGES} messages; "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import F, QuerySet
 
+from core.compiled_queries import CompiledLookup
 from preferences.models import Principle, PrincipleVersion
 
 
@@ -36,8 +37,13 @@ def principle_versions_for_generation(*, user: AbstractBaseUser) -> list[Princip
 
     Generation steers with these rows' text and weight and records their ids with the reply.
     """
-    return list(
-        PrincipleVersion.objects.filter(
-            principle__owner=user, principle__active=True, number=F("principle__version")
-        ).order_by("principle__position", "principle_id")
-    )
+    return _versions_for_generation.all(owner_id=user.pk)
+
+
+# Read for every submission: compiled once (core.compiled_queries).
+_versions_for_generation = CompiledLookup(
+    lambda owner_id: PrincipleVersion.objects.filter(
+        principle__owner_id=owner_id, principle__active=True, number=F("principle__version")
+    ).order_by("principle__position", "principle_id"),
+    owner_id=int,
+)

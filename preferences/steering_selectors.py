@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 
+from core.compiled_queries import CompiledLookup
 from preferences.learning import steering as thompson
 from preferences.models import SteeringProfile
 
@@ -22,12 +23,12 @@ class SteeringRead(NamedTuple):
     state: dict[str, Any]  # {"arms": [{"alpha", "ups", "downs"}, ...]} over the grid (arms never rated count 0)
 
 
-def steering_read(*, user: AbstractBaseUser) -> SteeringRead:
-    """The user's steering profile and the learning state over the grid, in one query: the user's row joined
-    to its profile and arms (each is optional), one row per arm. A submission reads this for every job."""
-    rows = (
+# Read for every submission: compiled once (core.compiled_queries).
+_steering_rows = CompiledLookup(
+    lambda user_id: (
         get_user_model()
-        .objects.filter(pk=user.pk)
+        .objects.filter(pk=user_id)
+        .order_by()
         .values_list(
             "steering__mode",
             "steering__pinned_alpha",
@@ -35,7 +36,15 @@ def steering_read(*, user: AbstractBaseUser) -> SteeringRead:
             "steering_arms__ups",
             "steering_arms__downs",
         )
-    )
+    ),
+    user_id=int,
+)
+
+
+def steering_read(*, user: AbstractBaseUser) -> SteeringRead:
+    """The user's steering profile and the learning state over the grid, in one query: the user's row joined
+    to its profile and arms (each is optional), one row per arm. A submission reads this for every job."""
+    rows = _steering_rows.all(user_id=user.pk)
     mode, pinned_alpha, counts = SteeringProfile.Mode.LEARNED, None, {}
     for row_mode, row_pinned, alpha, ups, downs in rows:
         mode, pinned_alpha = row_mode or SteeringProfile.Mode.LEARNED, row_pinned

@@ -1,0 +1,173 @@
+"""core.compiled_queries: a lookup compiled once returns what its queryset returns, compiles nothing on later
+calls, and runs the queryset wherever the shortcut cannot be taken."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import pytest
+from django.db import connection
+from django.db.models import Count
+from django.db.models.sql.compiler import SQLCompiler
+
+from assistant import selectors
+from assistant.models import Conversation, GenerationJob, Message, Reply
+from core.compiled_queries import CompiledLookup
+from preferences.selectors import principle_versions_for_generation
+from preferences.services import principle_update
+from preferences.steering_selectors import steering_read
+from preferences.steering_services import steering_rating_record, steering_set
+from tests.factories import PrincipleFactory
+
+pytestmark = pytest.mark.django_db
+
+JOB_FIELDS = [field.attname for field in GenerationJob._meta.concrete_fields]
+
+
+def job_of(owner, *, with_reply: bool) -> GenerationJob:
+    conversation = Conversation.objects.create(owner=owner, title="t")
+    message = Message.objects.create(conversation=conversation, role="user", content="Hi", position=0)
+    job = GenerationJob.objects.create(
+        owner=owner,
+        conversation=conversation,
+        user_message=message,
+        input_messages=[{"role": "user", "content": "Hi"}],
+        settings={"alpha": 2.0, "top_p": 0.8},
+        principle_versions=[{"version_id": 1, "text": "Be brief.", "weight": 1.0}],
+        timings={"decode_seconds": 0.5},
+    )
+    if with_reply:
+        answer = Message.objects.create(conversation=conversation, role="assistant", content="Hello!", position=1)
+        Reply.objects.create(job=job, message=answer, content="Hello!")
+    return job
+
+
+def as_sql_calls(monkeypatch) -> list[int]:
+    """A spy on Django's compiler: one entry per SELECT compiled."""
+    calls: list[int] = []
+    original = SQLCompiler.as_sql
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLCompiler, "as_sql", counting)
+    return calls
+
+
+@pytest.mark.parametrize("with_reply", [True, False])
+def test_job_lookup_returns_what_the_queryset_returns(alice, with_reply, django_assert_num_queries):
+    job = job_of(alice, with_reply=with_reply)
+    expected = GenerationJob.objects.select_related("reply").get(pk=job.pk)
+    for _ in range(2):  # the first call compiles, the second reuses
+        with django_assert_num_queries(1):
+            found = selectors.job_get(user=alice, job_id=job.pk)
+            reply = found.reply if with_reply else None
+            assert not with_reply or reply.content == "Hello!"
+        assert [getattr(found, name) for name in JOB_FIELDS] == [getattr(expected, name) for name in JOB_FIELDS]
+        assert found.settings == {"alpha": 2.0, "top_p": 0.8}  # JSON decoded by the field's converter
+        assert isinstance(found.created_at, datetime) and found.created_at.tzinfo is not None
+        assert found._state.adding is False and found._state.db == "default"
+    if not with_reply:
+        with django_assert_num_queries(0):  # a missing reply is known, as select_related leaves it
+            assert not hasattr(found, "reply")
+
+
+def test_job_lookup_keeps_each_owner_to_their_own(alice, bob):
+    job = job_of(alice, with_reply=False)
+    assert selectors.job_get(user=bob, job_id=job.pk) is None
+    assert selectors.job_get(user=alice, job_id=uuid.uuid4()) is None
+    assert selectors.job_get(user=alice, job_id=job.pk).pk == job.pk
+    assert selectors.job_get_any(job_id=job.pk).pk == job.pk
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="SQLite prepares a UUID into hex text: not compiled there"
+)
+def test_a_compiled_lookup_compiles_once(alice, monkeypatch):
+    jobs = [job_of(alice, with_reply=False) for _ in range(3)]
+    lookup = CompiledLookup(
+        lambda owner_id, job_id: GenerationJob.objects.filter(owner_id=owner_id, pk=job_id).order_by()[:1],
+        owner_id=int,
+        job_id=uuid.UUID,
+    )
+    calls = as_sql_calls(monkeypatch)
+    found = [lookup.first(owner_id=alice.pk, job_id=job.pk).pk for job in jobs]
+    assert found == [job.pk for job in jobs]
+    assert len(calls) == 1
+
+
+def test_a_value_of_another_type_runs_the_queryset(alice, monkeypatch):
+    job = job_of(alice, with_reply=False)
+    selectors.job_get(user=alice, job_id=job.pk)  # compiled
+    calls = as_sql_calls(monkeypatch)
+    assert selectors.job_get(user=alice, job_id=str(job.pk)).pk == job.pk
+    assert len(calls) == 1  # compiled by the ORM, as any queryset
+
+
+def test_a_marker_prepared_into_another_form_leaves_the_lookup_uncompiled(alice, monkeypatch):
+    Conversation.objects.create(owner=alice, title="Trip to Lisbon")
+    Conversation.objects.create(owner=alice, title="Recipes")
+    lookup = CompiledLookup(
+        lambda word: Conversation.objects.filter(title__icontains=word).order_by("title").values_list("title"),
+        word=str,
+    )
+    calls = as_sql_calls(monkeypatch)
+    assert lookup.all(word="lisbon") == [("Trip to Lisbon",)]
+    assert lookup.all(word="i") == [("Recipes",), ("Trip to Lisbon",)]
+    assert len(calls) == 3  # the marker's compile, found wrapped in %...%, then the queryset each time
+
+
+def test_values_list_rows_match_the_queryset(alice):
+    conversation = Conversation.objects.create(owner=alice, title="t")
+    for position, role in enumerate(["user", "assistant", "user"]):
+        Message.objects.create(conversation=conversation, role=role, content=f"m{position}", position=position)
+    expected = list(
+        Message.objects.filter(conversation=conversation)
+        .order_by("position")
+        .values_list("role", "content", "position")
+    )
+    assert selectors.conversation_history(conversation_id=conversation.pk) == expected
+    assert selectors.conversation_has_pending_job(conversation_id=conversation.pk) is False
+    job_of(alice, with_reply=False)  # another conversation's pending job
+    assert selectors.conversation_has_pending_job(conversation_id=conversation.pk) is False
+    job = job_of(alice, with_reply=False)
+    assert selectors.conversation_has_pending_job(conversation_id=job.conversation_id) is True
+    GenerationJob.objects.filter(pk=job.pk).update(status=GenerationJob.Status.SUCCEEDED)
+    assert selectors.conversation_has_pending_job(conversation_id=job.conversation_id) is False
+
+
+def test_the_submission_reads_match_their_querysets(alice, bob):
+    PrincipleFactory(owner=alice, text="Be brief.", position=1)
+    second = PrincipleFactory(owner=alice, text="Reply in French.", position=0)
+    PrincipleFactory(owner=alice, text="Inactive.", active=False)
+    PrincipleFactory(owner=bob, text="Bob's.")
+    principle_update(principle=second, actor=alice, text="Reply in French, always.")
+    versions = principle_versions_for_generation(user=alice)
+    assert [(version.text, version.number) for version in versions] == [
+        ("Reply in French, always.", 2),
+        ("Be brief.", 1),
+    ]
+    assert principle_versions_for_generation(user=bob)[0].text == "Bob's."
+    assert steering_read(user=alice).mode == "learned"
+    arm = steering_read(user=alice).state["arms"][1]["alpha"]
+    steering_rating_record(user_id=alice.pk, arm=arm, rating="up")
+    steering_rating_record(user_id=alice.pk, arm=arm, rating="up")
+    learned = steering_read(user=alice)
+    assert [(a["ups"], a["downs"]) for a in learned.state["arms"] if a["alpha"] == arm] == [(2, 0)]
+    assert sum(a["ups"] + a["downs"] for a in learned.state["arms"]) == 2
+    assert all(a["ups"] == a["downs"] == 0 for a in steering_read(user=bob).state["arms"])  # alice's only
+    steering_set(user=alice, mode="pinned", alpha=4.0)
+    assert steering_read(user=alice)[:2] == ("pinned", 4.0)
+
+
+def test_a_lookup_refuses_what_it_cannot_compile():
+    lookup = CompiledLookup(
+        lambda owner_id: Conversation.objects.filter(owner_id=owner_id).annotate(n=Count("messages")).values_list("n"),
+        owner_id=int,
+    )
+    with pytest.raises(TypeError):
+        lookup.all(owner_id=1)
+    with pytest.raises(TypeError):
+        lookup.all(user_id=1)
