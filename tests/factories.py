@@ -5,6 +5,7 @@ from __future__ import annotations
 import factory
 from django.contrib.auth import get_user_model
 
+from assistant.models import Conversation, GenerationJob, Message, Reply
 from preferences.models import Principle
 from preferences.services import principle_create
 
@@ -42,3 +43,21 @@ class PrincipleFactory(factory.Factory):
     @classmethod
     def _build(cls, model_class, **kwargs):
         return model_class(**kwargs)
+
+
+def job_answering_hi(owner, *, reply: str | None = None, **fields) -> GenerationJob:
+    """A job answering "Hi", the first message of a new conversation of `owner`; with `reply`, the assistant's
+    message and the job's Reply holding it. `fields` are the job's other columns."""
+    conversation = Conversation.objects.create(owner=owner, title="Hi")
+    message = Message.objects.create(conversation=conversation, role="user", content="Hi", position=0)
+    job = GenerationJob.objects.create(
+        owner=owner,
+        conversation=conversation,
+        user_message=message,
+        input_messages=[{"role": "user", "content": "Hi"}],
+        **fields,
+    )
+    if reply is not None:
+        answer = Message.objects.create(conversation=conversation, role="assistant", content=reply, position=1)
+        Reply.objects.create(job=job, message=answer, content=reply)
+    return job

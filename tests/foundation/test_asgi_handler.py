@@ -11,10 +11,10 @@ from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.conf import settings
 from django.test import override_settings
 
-from assistant.models import Conversation, GenerationJob, Message, Reply
+from assistant.models import GenerationJob
 from core.asgi import MAX_IDLE_REQUEST_THREADS, RequestThreads, SyncChainASGIHandler, threads_keep_connections
 from core.auth import token_issue
-from tests.factories import UserFactory
+from tests.factories import UserFactory, job_answering_hi
 
 # The chain runs in worker threads, each with its own database connection: the rows must be committed.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -77,17 +77,7 @@ def test_answers_errors_and_streams_through_the_asgi_handler():
     application = SyncChainASGIHandler()
     user = UserFactory(username="asgi")
     token = token_issue(user=user)
-    conversation = Conversation.objects.create(owner=user)
-    message = Message.objects.create(conversation=conversation, role="user", content="Hi", position=0)
-    job = GenerationJob.objects.create(
-        owner=user,
-        conversation=conversation,
-        user_message=message,
-        input_messages=[{"role": "user", "content": "Hi"}],
-        status=GenerationJob.Status.SUCCEEDED,
-    )
-    answer = Message.objects.create(conversation=conversation, role="assistant", content="Hello!", position=1)
-    Reply.objects.create(job=job, message=answer, content="Hello!")
+    job = job_answering_hi(user, reply="Hello!", status=GenerationJob.Status.SUCCEEDED)
 
     async def scenario() -> list[dict]:
         return [

@@ -12,13 +12,13 @@ from django.db.models import Count
 from django.db.models.sql.compiler import SQLCompiler
 
 from assistant import selectors
-from assistant.models import Conversation, GenerationJob, Message, Reply
+from assistant.models import Conversation, GenerationJob, Message
 from core.compiled_queries import CompiledLookup
 from preferences.selectors import principle_versions_for_generation
 from preferences.services import principle_update
 from preferences.steering_selectors import steering_read
 from preferences.steering_services import steering_rating_record, steering_set
-from tests.factories import PrincipleFactory
+from tests.factories import PrincipleFactory, job_answering_hi
 
 pytestmark = pytest.mark.django_db
 
@@ -26,21 +26,13 @@ JOB_FIELDS = [field.attname for field in GenerationJob._meta.concrete_fields]
 
 
 def job_of(owner, *, with_reply: bool) -> GenerationJob:
-    conversation = Conversation.objects.create(owner=owner, title="t")
-    message = Message.objects.create(conversation=conversation, role="user", content="Hi", position=0)
-    job = GenerationJob.objects.create(
-        owner=owner,
-        conversation=conversation,
-        user_message=message,
-        input_messages=[{"role": "user", "content": "Hi"}],
+    return job_answering_hi(
+        owner,
+        reply="Hello!" if with_reply else None,
         settings={"alpha": 2.0, "top_p": 0.8},
         principle_versions=[{"version_id": 1, "text": "Be brief.", "weight": 1.0}],
         timings={"decode_seconds": 0.5},
     )
-    if with_reply:
-        answer = Message.objects.create(conversation=conversation, role="assistant", content="Hello!", position=1)
-        Reply.objects.create(job=job, message=answer, content="Hello!")
-    return job
 
 
 def as_sql_calls(monkeypatch) -> list[int]:
