@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Sequence
 
 import llama_cpp
@@ -49,10 +50,9 @@ class LlamaModel:
         layers = llama_cpp.llama_model_n_layer(self.pointer)
         self.kv_bytes_per_token = 2 * 2 * layers * llama_cpp.llama_model_n_head_kv(self.pointer) * head_size
 
-    def __del__(self) -> None:
-        if getattr(self, "pointer", None):
-            llama_cpp.llama_model_free(self.pointer)
-            self.pointer = None
+        # Freed when the model is collected, or at interpreter exit (atexit, before modules are torn down: a
+        # __del__ there found `llama_cpp` already gone); a context keeps its model alive, so contexts go first.
+        weakref.finalize(self, llama_cpp.llama_model_free, self.pointer)
 
 
 class DecodingContext:
@@ -81,6 +81,7 @@ class DecodingContext:
         self.vocab_size = llama_cpp.llama_vocab_n_tokens(llama_cpp.llama_model_get_vocab(model.pointer))
         self._memory = llama_cpp.llama_get_memory(self.pointer)
         self._batch = llama_cpp.llama_batch_init(BATCH_TOKENS, 0, 1)
+        weakref.finalize(self, _context_free, self.pointer, self._batch, model)
 
     def fits(self, sequences: int, tokens_per_sequence: int) -> bool:
         return sequences <= self.sequences and tokens_per_sequence <= self.tokens_per_sequence
@@ -134,11 +135,11 @@ class DecodingContext:
         logits = llama_cpp.llama_get_logits(self.pointer)
         return np.ctypeslib.as_array(logits, shape=(outputs, self.vocab_size))
 
-    def __del__(self) -> None:
-        if getattr(self, "pointer", None):
-            llama_cpp.llama_batch_free(self._batch)
-            llama_cpp.llama_free(self.pointer)
-            self.pointer = None
+
+def _context_free(pointer, batch, model: LlamaModel) -> None:
+    """A context's memory given back; `model` is held until then, so it is freed after its contexts."""
+    llama_cpp.llama_batch_free(batch)
+    llama_cpp.llama_free(pointer)
 
 
 def _init_backend() -> None:
