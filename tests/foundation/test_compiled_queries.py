@@ -14,6 +14,7 @@ from django.db.models.sql.compiler import SQLCompiler
 from assistant import selectors
 from assistant.models import Conversation, GenerationJob, Message
 from core.compiled_queries import CompiledLookup
+from preferences.models import Principle
 from preferences.selectors import principle_versions_for_generation
 from preferences.services import principle_update
 from preferences.steering_selectors import steering_read
@@ -87,7 +88,29 @@ def test_a_compiled_lookup_compiles_once(alice, monkeypatch):
     calls = as_sql_calls(monkeypatch)
     found = [lookup.first(owner_id=alice.pk, job_id=job.pk).pk for job in jobs]
     assert found == [job.pk for job in jobs]
-    assert len(calls) == 1
+    assert len(calls) == 2  # the first call compiles with two sets of markers; the later ones compile nothing
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="SQLite prepares a UUID into hex text: not compiled there"
+)
+def test_the_service_lookups_take_the_compiled_path(alice, monkeypatch):
+    job = job_of(alice, with_reply=True)
+    PrincipleFactory(owner=alice, text="Be brief.")
+    reads = [
+        lambda: selectors.job_get(user=alice, job_id=job.pk),
+        lambda: selectors.job_get_any(job_id=job.pk),
+        lambda: selectors.conversation_history(conversation_id=job.conversation_id),
+        lambda: selectors.conversation_has_pending_job(conversation_id=job.conversation_id),
+        lambda: principle_versions_for_generation(user=alice),
+        lambda: steering_read(user=alice),
+    ]
+    for read in reads:
+        read()  # compiled
+    calls = as_sql_calls(monkeypatch)
+    for read in reads:
+        read()
+    assert calls == []
 
 
 def test_a_value_of_another_type_runs_the_queryset(alice, monkeypatch):
@@ -98,17 +121,42 @@ def test_a_value_of_another_type_runs_the_queryset(alice, monkeypatch):
     assert len(calls) == 1  # compiled by the ORM, as any queryset
 
 
-def test_a_marker_prepared_into_another_form_leaves_the_lookup_uncompiled(alice, monkeypatch):
-    Conversation.objects.create(owner=alice, title="Trip to Lisbon")
-    Conversation.objects.create(owner=alice, title="Recipes")
-    lookup = CompiledLookup(
-        lambda word: Conversation.objects.filter(title__icontains=word).order_by("title").values_list("title"),
-        word=str,
+def test_narrow_integer_fields_keep_their_conditions(alice, bob):
+    """A marker within every integer field's range: Django compiles no condition for a value outside a field's
+    range (or an empty result), which would leave the SQL without it."""
+    for position, text in enumerate(["a", "b", "c"]):
+        PrincipleFactory(owner=alice, text=text, position=position)
+    PrincipleFactory(owner=bob, text="bob's")
+    from_position = CompiledLookup(
+        lambda owner_id, start: (
+            Principle.objects.filter(owner_id=owner_id, position__gte=start).order_by("position").values_list("text")
+        ),
+        owner_id=int,
+        start=int,
     )
-    calls = as_sql_calls(monkeypatch)
-    assert lookup.all(word="lisbon") == [("Trip to Lisbon",)]
-    assert lookup.all(word="i") == [("Recipes",), ("Trip to Lisbon",)]
-    assert len(calls) == 3  # the marker's compile, found wrapped in %...%, then the queryset each time
+    at_position = CompiledLookup(
+        lambda position: Principle.objects.filter(position=position).order_by("text").values_list("text"),
+        position=int,
+    )
+    for _ in range(2):
+        assert from_position.all(owner_id=alice.pk, start=1) == [("b",), ("c",)]
+        assert from_position.all(owner_id=alice.pk, start=-5) == [("a",), ("b",), ("c",)]
+        assert at_position.all(position=0) == [("a",), ("bob's",)]
+        assert at_position.all(position=-1) == []
+
+
+def test_a_constant_equal_to_a_marker_cannot_take_its_place(alice, monkeypatch):
+    """A constant that happens to equal a marker makes the marker ambiguous: the lookup runs its queryset rather
+    than substitute the constant."""
+    PrincipleFactory(owner=alice, text="a", position=0)
+    markers = iter([1234, 5678])  # the owner_id markers of the two compiles
+    monkeypatch.setattr("core.compiled_queries.marker_for", lambda kind: next(markers))
+    lookup = CompiledLookup(
+        lambda owner_id: Principle.objects.filter(owner_id=owner_id).exclude(pk=1234).values_list("text"),
+        owner_id=int,
+    )
+    assert lookup.all(owner_id=alice.pk) == [("a",)]
+    assert lookup._compiled[("default", connection.vendor)] is None
 
 
 def test_values_list_rows_match_the_queryset(alice):
@@ -155,6 +203,16 @@ def test_the_submission_reads_match_their_querysets(alice, bob):
 
 
 def test_a_lookup_refuses_what_it_cannot_compile():
+    with pytest.raises(TypeError):
+        CompiledLookup(lambda title: Conversation.objects.filter(title__iexact=title), title=str).all(title="a")
+    ordered_elsewhere = CompiledLookup(
+        lambda owner_id: (
+            Principle.objects.filter(owner_id=owner_id).order_by("position").values_list("text").distinct()
+        ),
+        owner_id=int,
+    )
+    with pytest.raises(TypeError):
+        ordered_elsewhere.all(owner_id=1)
     lookup = CompiledLookup(
         lambda owner_id: Conversation.objects.filter(owner_id=owner_id).annotate(n=Count("messages")).values_list("n"),
         owner_id=int,
