@@ -4,7 +4,7 @@ Django compiles a queryset to SQL every time it is evaluated. For a lookup by ke
 CPU than running it: the job a client polls (`GET /jobs/{id}/`, 33 columns and its reply's 5) spent about 40% of
 its request in building the filter, `as_sql` and the result converters (56% with running the query and making
 the instances; cProfile, CPU clock). A `CompiledLookup` builds its queryset once per database with a marker
-value for each parameter, keeps the SQL and the compiler's row layout, and then only swaps the parameter values
+value for each parameter, keeps the SQL, the converters and the row layout, and then only swaps the parameter values
 in and turns rows into instances the way Django's ModelIterable does
 (`from_db`, then select_related's populators).
 
@@ -42,13 +42,23 @@ def marker_for(kind: type) -> Any:
     raise TypeError(f"no marker for {kind.__name__} parameters (only {', '.join(k.__name__ for k in MARKER_KINDS)})")
 
 
+class _RowLayout(NamedTuple):
+    """What Django's ModelIterable derives from the compiler for every evaluation, derived once."""
+
+    model_class: type
+    start: int  # the model's columns: row[start:end]
+    end: int
+    init_list: list[str]
+    populators: list  # select_related's RelatedPopulators (their settings only; nothing per row is kept)
+    annotation_col_map: dict[str, int]
+
+
 class _Compiled(NamedTuple):
     sql: str
     params: tuple[Any, ...]
     slots: dict[str, int]  # parameter name -> its position in params
-    compiler: Any  # the SQLCompiler that compiled it: select, klass_info, annotation_col_map
     converters: dict[int, tuple[list[Callable], Any]]
-    tuples: bool  # values_list(): rows as tuples, not instances
+    rows: _RowLayout | None  # how a row becomes an instance; None: values_list(), rows stay tuples
 
 
 class CompiledLookup(Generic[T]):
@@ -78,7 +88,7 @@ class CompiledLookup(Generic[T]):
             cursor.execute(compiled.sql, params)
             rows = cursor.fetchall()
         rows = self._converted(compiled, rows, connection)
-        return rows if compiled.tuples else self._instances(compiled, rows, using)
+        return rows if compiled.rows is None else self._instances(compiled.rows, rows, using)
 
     def first(self, *, using: str = "default", **values: Any) -> T | None:
         """The first row (an instance or a tuple), or None (build a queryset of at most one row: `[:1]`)."""
@@ -90,7 +100,7 @@ class CompiledLookup(Generic[T]):
         at one position per marker, else the values change the SQL (or a constant equals a marker) and the
         lookup runs its queryset instead."""
         first, second = (self._compiled_with_markers(using) for _ in range(2))
-        (sql, params, compiler, markers), (other_sql, other_params, _, other_markers) = first, second
+        (sql, params, compiler, tuples, markers), (other_sql, other_params, _, _, other_markers) = first, second
         if sql != other_sql or len(params) != len(other_params):
             return None
         slots = {}
@@ -104,9 +114,23 @@ class CompiledLookup(Generic[T]):
         ):
             return None
         fields = [selected[0] for selected in compiler.select[0 : compiler.col_count]]
-        return _Compiled(sql, tuple(params), slots, compiler, compiler.get_converters(fields), compiler.tuples)
+        converters = compiler.get_converters(fields)
+        return _Compiled(sql, params, slots, converters, None if tuples else self._row_layout(compiler, using))
 
-    def _compiled_with_markers(self, using: str) -> tuple[str, tuple, Any, dict[str, Any]]:
+    @staticmethod
+    def _row_layout(compiler, using: str) -> _RowLayout:
+        klass_info = compiler.klass_info
+        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+        return _RowLayout(
+            model_class=klass_info["model"],
+            start=start,
+            end=end,
+            init_list=[selected[0].target.attname for selected in compiler.select[start:end]],
+            populators=get_related_populators(klass_info, compiler.select, using),
+            annotation_col_map=dict(compiler.annotation_col_map),
+        )
+
+    def _compiled_with_markers(self, using: str) -> tuple[str, tuple, Any, bool, dict[str, Any]]:
         markers = {name: marker_for(kind) for name, kind in self._parameters.items()}
         queryset = self._build(**markers).using(using)
         tuples = queryset._iterable_class is ValuesListIterable
@@ -120,8 +144,7 @@ class CompiledLookup(Generic[T]):
         sql, params = compiler.as_sql()
         if compiler.has_extra_select:  # e.g. distinct() ordered by a column it does not select
             raise TypeError("a CompiledLookup selects only what it returns (no ordering by other columns here)")
-        compiler.tuples = tuples
-        return sql, tuple(params), compiler, markers
+        return sql, tuple(params), compiler, tuples, markers
 
     @staticmethod
     def _converted(compiled: _Compiled, rows: list[tuple], connection) -> list[tuple]:
@@ -139,20 +162,13 @@ class CompiledLookup(Generic[T]):
         return converted
 
     @staticmethod
-    def _instances(compiled: _Compiled, rows: list[tuple], using: str) -> list[T]:
-        compiler = compiled.compiler
-        klass_info = compiler.klass_info
-        select_fields = klass_info["select_fields"]
-        start, end = select_fields[0], select_fields[-1] + 1
-        init_list = [selected[0].target.attname for selected in compiler.select[start:end]]
-        populators = get_related_populators(klass_info, compiler.select, using)
-        model_class = klass_info["model"]
+    def _instances(layout: _RowLayout, rows: list[tuple], using: str) -> list[T]:
         instances = []
         for row in rows:
-            instance = model_class.from_db(using, init_list, row[start:end])
-            for populator in populators:
+            instance = layout.model_class.from_db(using, layout.init_list, row[layout.start : layout.end])
+            for populator in layout.populators:
                 populator.populate(row, instance)
-            for attribute, position in compiler.annotation_col_map.items():
+            for attribute, position in layout.annotation_col_map.items():
                 setattr(instance, attribute, row[position])
             instances.append(instance)
         return instances
