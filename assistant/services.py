@@ -7,6 +7,7 @@ the database does not know, and a crash between the two leaves a queued row the 
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +22,8 @@ from assistant.callbacks import CallbackUrlRejected, callback_url_check
 from assistant.generation_contract import generation_settings_resolve, messages_validate, principles_applied
 from assistant.models import Conversation, GenerationJob, Message
 from assistant.selectors import conversation_has_pending_job, conversation_history
+from core.compiled_inserts import CompiledInsert
+from core.compiled_updates import CompiledUpdate
 from core.exceptions import ApplicationError, Conflict, IdempotencyKeyReused, PayloadTooLarge, ResourceNotFound
 from preferences.rules import enforced_rules, rules_compatible_with
 from preferences.selectors import principle_versions_for_generation
@@ -120,8 +123,25 @@ def _steered(*, user: AbstractBaseUser, requested: dict[str, Any]) -> tuple[dict
     return {**requested, "alpha": alpha}, arm
 
 
+# The statements every submission writes, compiled once (core.compiled_inserts, core.compiled_updates): the
+# conversation's UPDATE (found, locked, titled from its first message where it has no title, its activity
+# recorded) and the message and job INSERTs.
+_conversation_touch = CompiledUpdate(
+    lambda owner_id, conversation_id, first_line, now: (
+        Conversation.objects.filter(owner_id=owner_id, pk=conversation_id),
+        {"title": Case(When(title="", then=Value(first_line)), default=F("title")), "updated_at": now},
+    ),
+    owner_id=int,
+    conversation_id=UUID,
+    first_line=str,
+    now=datetime,
+)
+_message_insert = CompiledInsert(Message)
+_job_insert = CompiledInsert(GenerationJob)
+
+
 def _job_create(**fields: Any) -> GenerationJob:
-    job = GenerationJob.objects.create(enqueued_at=timezone.now(), **fields)
+    job = _job_insert.create(enqueued_at=timezone.now(), **fields)
     # A new job has no reply: cached as such (as select_related caches a missing one), so that serializing the
     # job right away costs no query.
     GenerationJob.reply.related.set_cached_value(job, None)
@@ -148,9 +168,8 @@ def message_submit(
         # pending check and the next position below), and it records the activity (a title from the first message,
         # updated_at), all in one statement.
         first_line = content.strip().splitlines()[0][:80] if content.strip() else ""
-        touched = Conversation.objects.filter(owner=user, pk=conversation_id).update(
-            title=Case(When(title="", then=Value(first_line)), default=F("title")),
-            updated_at=timezone.now(),
+        touched = _conversation_touch.update(
+            owner_id=user.pk, conversation_id=conversation_id, first_line=first_line, now=timezone.now()
         )
         if not touched:
             raise ResourceNotFound("Conversation not found.")
@@ -186,7 +205,7 @@ def message_submit(
         resolved = generation_settings_resolve(requested=requested)
         _callback_url_validate(callback_url)
         position = history[-1][2] + 1 if history else 0
-        message = Message.objects.create(
+        message = _message_insert.create(
             conversation_id=conversation_id,
             role=Message.Role.USER,
             content=content,

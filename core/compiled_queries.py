@@ -11,13 +11,16 @@ in and turns rows into instances the way Django's ModelIterable does
 The markers are found in the compiled parameters by value, compiling twice with different markers: where a
 database prepares a value into another form (SQLite stores a UUID as hex text), a marker does not appear exactly
 once, or the values change the SQL, the lookup is not compiled for that database and runs the queryset. Values
-the build function computes itself (not parameters) are fixed when it compiles. Parameters are ints and UUIDs.
+the build function computes itself (not parameters) are fixed when it compiles. Parameters are ints, UUIDs, text
+and aware datetimes. A text marker holds the characters a pattern lookup escapes (`%`, `_`, `\\`), so a lookup
+that escapes its value (`contains`, or `iexact` on SQLite) shows it by changing the marker, and runs its queryset.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from django.db import connections
@@ -27,19 +30,56 @@ from django.db.models.query import ModelIterable, ValuesListIterable, get_relate
 T = TypeVar("T")  # a model instance, or a tuple of values_list()
 
 
-MARKER_KINDS = (int, uuid.UUID)  # no str: a lookup may escape a text value (iexact's % and _) in a way a
-# marker without those characters cannot show
+MARKER_KINDS = (int, uuid.UUID, str, datetime)
 
 
 def marker_for(kind: type) -> Any:
     """A random value of `kind`, to be found among the compiled parameters. An int lies within every integer
     field's range (small and positive ones included): Django compiles a value outside a field's range into no
-    condition at all, or into an empty result."""
+    condition at all, or into an empty result. A text marker holds what a LIKE pattern escapes, so an escaped
+    value cannot pass for a verbatim one; a datetime is aware (Django makes a naive one aware, a change)."""
     if kind is uuid.UUID:
         return uuid.uuid4()
     if kind is int:
         return 1000 + uuid.uuid4().int % 30000
+    if kind is str:
+        return f"%_\\{uuid.uuid4().hex}"
+    if kind is datetime:
+        return datetime(2001, 1, 1, tzinfo=UTC) + timedelta(microseconds=uuid.uuid4().int % 10**15)
     raise TypeError(f"no marker for {kind.__name__} parameters (only {', '.join(k.__name__ for k in MARKER_KINDS)})")
+
+
+def value_fits(kind: type, value: Any) -> bool:
+    """Whether a call's value may take its marker's place: of the declared type exactly (a str subclass, a
+    date for a datetime, a bool for an int would not compile the same), and aware where a datetime."""
+    return type(value) is kind and (kind is not datetime or value.utcoffset() is not None)
+
+
+def markers_compilable(connection, parameters: dict[str, type]) -> bool:
+    """Oracle compiles an empty string into IS NULL: a text marker cannot stand for every text there."""
+    return str not in parameters.values() or not connection.features.interprets_empty_strings_as_nulls
+
+
+def marker_slots(
+    compiled: tuple[tuple[Any, ...], dict[str, Any]], again: tuple[tuple[Any, ...], dict[str, Any]]
+) -> dict[str, int] | None:
+    """Where each marker lies among the parameters of two compiles of one statement (parameters, markers), or
+    None: a marker not found exactly once (prepared into another form, used twice, or equal to a constant), not
+    where the other compile's marker is, or another parameter that differs between the two."""
+    (params, markers), (other_params, other_markers) = compiled, again
+    if len(params) != len(other_params):
+        return None
+    slots = {}
+    for name, marker in markers.items():
+        positions = [index for index, param in enumerate(params) if type(param) is type(marker) and param == marker]
+        if len(positions) != 1 or other_params[positions[0]] != other_markers[name]:
+            return None
+        slots[name] = positions[0]
+    if any(
+        a != b for index, (a, b) in enumerate(zip(params, other_params, strict=True)) if index not in slots.values()
+    ):
+        return None
+    return slots
 
 
 class _RowLayout(NamedTuple):
@@ -79,7 +119,7 @@ class CompiledLookup(Generic[T]):
         if key not in self._compiled:
             self._compiled[key] = self._compile(using)
         compiled = self._compiled[key]
-        if compiled is None or any(type(values[name]) is not kind for name, kind in self._parameters.items()):
+        if compiled is None or not all(value_fits(kind, values[name]) for name, kind in self._parameters.items()):
             return list(self._build(**values).using(using))
         params = list(compiled.params)
         for name, position in compiled.slots.items():
@@ -99,19 +139,12 @@ class CompiledLookup(Generic[T]):
         """Compiled twice, with two sets of markers: the SQL must be the same and the parameters differ exactly
         at one position per marker, else the values change the SQL (or a constant equals a marker) and the
         lookup runs its queryset instead."""
+        if not markers_compilable(connections[using], self._parameters):
+            return None
         first, second = (self._compiled_with_markers(using) for _ in range(2))
         (sql, params, compiler, tuples, markers), (other_sql, other_params, _, _, other_markers) = first, second
-        if sql != other_sql or len(params) != len(other_params):
-            return None
-        slots = {}
-        for name, marker in markers.items():
-            positions = [index for index, param in enumerate(params) if type(param) is type(marker) and param == marker]
-            if len(positions) != 1 or other_params[positions[0]] != other_markers[name]:
-                return None  # prepared into another form on this database, or used twice: run the queryset
-            slots[name] = positions[0]
-        if any(
-            a != b for index, (a, b) in enumerate(zip(params, other_params, strict=True)) if index not in slots.values()
-        ):
+        slots = marker_slots((params, markers), (other_params, other_markers))
+        if sql != other_sql or slots is None:
             return None
         fields = [selected[0] for selected in compiler.select[0 : compiler.col_count]]
         converters = compiler.get_converters(fields)
