@@ -10,6 +10,7 @@ from assistant import events
 from assistant.models import Conversation, GenerationJob, Message
 from core.compiled_queries import CompiledLookup
 from core.db import connection_release
+from core.running_requests import slot_given_up
 
 
 def _one_or_none(queryset: QuerySet):
@@ -101,7 +102,8 @@ def job_wait(*, job: GenerationJob, timeout: float) -> GenerationJob:
         remaining = deadline - time.monotonic()
         if current is None or current.is_finished or remaining <= 0:
             return current or job
-        connection_release()  # no pooled connection is held while sleeping on the event log
-        batch = log.read(job.pk, after, block_ms=max(int(min(remaining, 1.0) * 1000), 1))
+        connection_release()  # no pooled connection, and no running request's slot, is held while sleeping
+        with slot_given_up():
+            batch = log.read(job.pk, after, block_ms=max(int(min(remaining, 1.0) * 1000), 1))
         if batch:
             after = batch[-1].id

@@ -27,6 +27,7 @@ included (an async iterator, the Server-Sent Events, is iterated on the event lo
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -38,6 +39,8 @@ from django.conf import settings
 from django.core.handlers import base
 from django.core.handlers.asgi import ASGIHandler
 from django.http import HttpRequest, HttpResponseBase
+
+from core.running_requests import RunningRequests
 
 # Idle threads kept per process beyond this many are let go (a burst of long polls should not pin threads forever).
 MAX_IDLE_REQUEST_THREADS = 64
@@ -74,6 +77,33 @@ class RequestThreads:
                 executor.shutdown(wait=False)
 
 
+BODY_READ_AHEAD_MAX = 2_621_440  # without a body size limit: Django's FILE_UPLOAD_MAX_MEMORY_SIZE default
+
+
+async def body_read_ahead(receive, limit: int) -> tuple[list[dict], bool]:
+    """The request's messages up to its body's last one (or a disconnect), while they hold at most `limit` bytes:
+    (messages, whether that is all of the body)."""
+    messages, size = [], 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return messages, True
+        size += len(message.get("body", b""))
+        if size > limit:
+            return messages, False
+
+
+def replayed(messages: list[dict], receive):
+    """`receive` giving the messages read ahead first."""
+    pending = deque(messages)
+
+    async def receive_replayed() -> dict:
+        return pending.popleft() if pending else await receive()
+
+    return receive_replayed
+
+
 class SyncChainASGIHandler(ASGIHandler):
     def __init__(self) -> None:
         base.BaseHandler.__init__(self)
@@ -83,12 +113,27 @@ class SyncChainASGIHandler(ASGIHandler):
         self.request_threads = RequestThreads(
             max_idle=0 if parked_threads_hold_connections else MAX_IDLE_REQUEST_THREADS
         )
+        self.running_requests = RunningRequests(getattr(settings, "WEB_RUNNING_REQUESTS", 0))
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        async with self.request_threads.request_context():
-            await self.handle(scope, receive, send)
+        # The body first (a slow upload holds no slot), then a running request's slot (core.running_requests),
+        # then a thread: only running requests take a thread, so a process's requests keep reusing the same few.
+        # A body larger than the API takes (answered 413) is not read ahead and runs without a slot.
+        messages, whole = await body_read_ahead(receive, settings.DATA_UPLOAD_MAX_MEMORY_SIZE or BODY_READ_AHEAD_MAX)
+        try:
+            if whole:
+                await self.running_requests.enter()
+            async with self.request_threads.request_context():
+                await self.handle(scope, replayed(messages, receive), send)
+        finally:
+            self.running_requests.leave()
+
+    async def send_response(self, response, send) -> None:
+        if response.streaming:  # a stream (Server-Sent Events) may last minutes: it holds no slot
+            self.running_requests.streaming()
+        await super().send_response(response, send)
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
         return await sync_to_async(self.get_response, thread_sensitive=True)(request)

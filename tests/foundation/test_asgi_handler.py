@@ -101,7 +101,7 @@ def test_answers_errors_and_streams_through_the_asgi_handler():
     assert stream["chunks"] >= 2  # streamed as it was produced, not buffered into one body
 
 
-@override_settings(ALLOWED_HOSTS=["127.0.0.1"])
+@override_settings(ALLOWED_HOSTS=["127.0.0.1"], WEB_RUNNING_REQUESTS=0)  # no limit: three run at once
 def test_requests_reuse_their_thread():
     import threading
 
