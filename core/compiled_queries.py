@@ -28,6 +28,7 @@ from django.db.models import QuerySet
 from django.db.models.query import ModelIterable, ValuesListIterable, get_related_populators
 
 T = TypeVar("T")  # a model instance, or a tuple of values_list()
+C = TypeVar("C")  # a compiled statement: its sql, params and slots (marker name -> position in params)
 
 
 MARKER_KINDS = (int, uuid.UUID, str, datetime)
@@ -101,31 +102,54 @@ class _Compiled(NamedTuple):
     rows: _RowLayout | None  # how a row becomes an instance; None: values_list(), rows stay tuples
 
 
-class CompiledLookup(Generic[T]):
+class CompiledOnce(Generic[C]):
+    """What a compiled lookup and a compiled update share: parameters named and typed, a statement compiled once
+    per database (by `_compile`), and the call's values put in place of its markers."""
+
+    def __init__(self, build: Callable[..., Any], **parameters: type):
+        self._build = build
+        self._parameters = parameters
+        self._compiled: dict[tuple[str, str], C | None] = {}
+
+    def _compile(self, using: str) -> C | None:
+        raise NotImplementedError
+
+    def _compiled_for(self, using: str, values: dict[str, Any]) -> C | None:
+        """The statement compiled for this database (on first use), or None where these values take the ORM's
+        path: the statement could not be compiled there, or a value is not of its declared type."""
+        if values.keys() != self._parameters.keys():
+            raise TypeError(f"expected the parameters {sorted(self._parameters)}, got {sorted(values)}")
+        key = (using, connections[using].vendor)
+        if key not in self._compiled:
+            self._compiled[key] = self._compile(using)
+        compiled = self._compiled[key]
+        if compiled is None or not all(value_fits(kind, values[name]) for name, kind in self._parameters.items()):
+            return None
+        return compiled
+
+    @staticmethod
+    def _params(compiled: C, values: dict[str, Any]) -> list[Any]:
+        params = list(compiled.params)
+        for name, position in compiled.slots.items():
+            params[position] = values[name]
+        return params
+
+
+class CompiledLookup(CompiledOnce[_Compiled], Generic[T]):
     """`build(**values)` returns the queryset (of model instances, or of tuples from `values_list(...)` of plain
     fields); `parameters` names each value and its type. `lookup.all(name=value, ...)` returns what
     `list(build(...))` would. A value of another type than declared runs the queryset."""
 
     def __init__(self, build: Callable[..., QuerySet], **parameters: type):
-        self._build = build
-        self._parameters = parameters
-        self._compiled: dict[tuple[str, str], _Compiled | None] = {}
+        super().__init__(build, **parameters)
 
     def all(self, *, using: str = "default", **values: Any) -> list[T]:
-        if values.keys() != self._parameters.keys():
-            raise TypeError(f"expected the parameters {sorted(self._parameters)}, got {sorted(values)}")
-        connection = connections[using]
-        key = (using, connection.vendor)
-        if key not in self._compiled:
-            self._compiled[key] = self._compile(using)
-        compiled = self._compiled[key]
-        if compiled is None or not all(value_fits(kind, values[name]) for name, kind in self._parameters.items()):
+        compiled = self._compiled_for(using, values)
+        if compiled is None:
             return list(self._build(**values).using(using))
-        params = list(compiled.params)
-        for name, position in compiled.slots.items():
-            params[position] = values[name]
+        connection = connections[using]
         with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, params)
+            cursor.execute(compiled.sql, self._params(compiled, values))
             rows = cursor.fetchall()
         rows = self._converted(compiled, rows, connection)
         return rows if compiled.rows is None else self._instances(compiled.rows, rows, using)

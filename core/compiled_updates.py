@@ -21,7 +21,7 @@ from django.db import connections, transaction
 from django.db.models import QuerySet
 from django.db.models.sql import UpdateQuery
 
-from core.compiled_queries import marker_for, marker_slots, markers_compilable, value_fits
+from core.compiled_queries import CompiledOnce, marker_for, marker_slots, markers_compilable
 
 
 class _CompiledUpdate(NamedTuple):
@@ -30,32 +30,21 @@ class _CompiledUpdate(NamedTuple):
     slots: dict[str, int]
 
 
-class CompiledUpdate:
+class CompiledUpdate(CompiledOnce[_CompiledUpdate]):
     """`build(**values)` returns `(queryset, updates)`; `parameters` names each value and its type.
     `compiled.update(name=value, ...)` updates and counts the rows as `queryset.update(**updates)` would. A value
     of another type than declared (or a naive datetime) runs the queryset's `update()`."""
 
     def __init__(self, build: Callable[..., tuple[QuerySet, dict[str, Any]]], **parameters: type):
-        self._build = build
-        self._parameters = parameters
-        self._compiled: dict[tuple[str, str], _CompiledUpdate | None] = {}
+        super().__init__(build, **parameters)
 
     def update(self, *, using: str = "default", **values: Any) -> int:
-        if values.keys() != self._parameters.keys():
-            raise TypeError(f"expected the parameters {sorted(self._parameters)}, got {sorted(values)}")
-        connection = connections[using]
-        key = (using, connection.vendor)
-        if key not in self._compiled:
-            self._compiled[key] = self._compile(using)
-        compiled = self._compiled[key]
-        if compiled is None or not all(value_fits(kind, values[name]) for name, kind in self._parameters.items()):
+        compiled = self._compiled_for(using, values)
+        if compiled is None:
             queryset, updates = self._build(**values)
             return queryset.using(using).update(**updates)
-        params = list(compiled.params)
-        for name, position in compiled.slots.items():
-            params[position] = values[name]
-        with transaction.mark_for_rollback_on_error(using=using), connection.cursor() as cursor:
-            cursor.execute(compiled.sql, params)
+        with transaction.mark_for_rollback_on_error(using=using), connections[using].cursor() as cursor:
+            cursor.execute(compiled.sql, self._params(compiled, values))
             return cursor.rowcount
 
     def _compile(self, using: str) -> _CompiledUpdate | None:

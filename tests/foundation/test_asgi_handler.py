@@ -14,6 +14,7 @@ from django.test import override_settings
 from assistant.models import GenerationJob
 from core.asgi import MAX_IDLE_REQUEST_THREADS, RequestThreads, SyncChainASGIHandler, threads_keep_connections
 from core.auth import token_issue
+from tests.asgi_scope import http_scope
 from tests.factories import UserFactory, job_answering_hi
 
 # The chain runs in worker threads, each with its own database connection: the rows must be committed.
@@ -22,25 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 async def asgi_call(application, method: str, path: str, *, token: str = "", body: dict | None = None) -> dict:
     raw = json.dumps(body).encode() if body is not None else b""
-    headers = [(b"host", b"127.0.0.1")]
-    if token:
-        headers.append((b"authorization", f"Token {token}".encode()))
-    if raw:
-        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
+    scope = http_scope(method, path, token=token, json_length=len(raw))
     received = False
 
     async def receive() -> dict:

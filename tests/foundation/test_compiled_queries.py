@@ -19,6 +19,7 @@ from preferences.selectors import principle_versions_for_generation
 from preferences.services import principle_update
 from preferences.steering_selectors import steering_read
 from preferences.steering_services import steering_rating_record, steering_set
+from tests.compiler_spy import compiles
 from tests.factories import PrincipleFactory, job_answering_hi
 
 pytestmark = pytest.mark.django_db
@@ -37,16 +38,8 @@ def job_of(owner, *, with_reply: bool) -> GenerationJob:
 
 
 def as_sql_calls(monkeypatch) -> list[int]:
-    """A spy on Django's compiler: one entry per SELECT compiled."""
-    calls: list[int] = []
-    original = SQLCompiler.as_sql
-
-    def counting(self, *args, **kwargs):
-        calls.append(1)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(SQLCompiler, "as_sql", counting)
-    return calls
+    """One entry per SELECT compiled."""
+    return compiles(monkeypatch, SQLCompiler)
 
 
 @pytest.mark.parametrize("with_reply", [True, False])

@@ -19,25 +19,13 @@ from assistant import services
 from assistant.models import Conversation, GenerationJob, Message
 from core.compiled_inserts import CompiledInsert
 from core.compiled_updates import CompiledUpdate
+from tests.compiler_spy import compiles
 
 pytestmark = pytest.mark.django_db
 
 POSTGRESQL_ONLY = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="SQLite prepares UUIDs and datetimes into text: not compiled there"
 )
-
-
-def compiles(monkeypatch, compiler_class) -> list[int]:
-    """A spy on Django's compiler: one entry per statement of that kind compiled."""
-    calls: list[int] = []
-    original = compiler_class.as_sql
-
-    def counting(self, *args, **kwargs):
-        calls.append(1)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(compiler_class, "as_sql", counting)
-    return calls
 
 
 def stored(model, pk, *, without=()) -> dict:

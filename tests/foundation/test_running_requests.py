@@ -17,31 +17,10 @@ from assistant.models import GenerationJob
 from core.asgi import SyncChainASGIHandler, body_read_ahead, replayed
 from core.auth import token_issue
 from core.running_requests import _Slot, slot_given_up
+from tests.asgi_scope import http_scope
 from tests.factories import UserFactory, job_answering_hi
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the chain runs on worker threads: rows are committed
-
-
-def scope_of(method: str, path: str, *, token: str = "", query: str = "", length: int = 0) -> dict:
-    headers = [(b"host", b"127.0.0.1")]
-    if token:
-        headers.append((b"authorization", f"Token {token}".encode()))
-    if length:
-        headers += [(b"content-type", b"application/json"), (b"content-length", str(length).encode())]
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query.encode(),
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
 
 
 async def call(application, scope: dict, *, body_parts=(b"",), part_gate: asyncio.Event | None = None, started=None):
@@ -104,7 +83,7 @@ def test_at_most_the_limit_run_at_once_on_as_many_threads(limit, concurrency):
         application = SyncChainASGIHandler()
 
         async def six_at_once():
-            return await asyncio.gather(*(call(application, scope_of("GET", "/healthz")) for _ in range(6)))
+            return await asyncio.gather(*(call(application, http_scope("GET", "/healthz")) for _ in range(6)))
 
         answers = asyncio.run(six_at_once())
     assert [status for status, _ in answers] == [200] * 6
@@ -125,13 +104,13 @@ def test_a_slow_upload_holds_no_slot():
         upload = asyncio.create_task(
             call(
                 application,
-                scope_of("POST", "/api/v1/conversations/", token=token, length=len(body)),
+                http_scope("POST", "/api/v1/conversations/", token=token, json_length=len(body)),
                 body_parts=(body[:5], body[5:]),
                 part_gate=rest_of_body,
             )
         )
         await asyncio.sleep(0.05)  # the upload's first part is in; the rest is late
-        health = await call(application, scope_of("GET", "/healthz"))
+        health = await call(application, http_scope("GET", "/healthz"))
         rest_of_body.set()
         return health, await upload
 
@@ -150,15 +129,15 @@ def test_an_open_stream_and_a_long_poll_hold_no_slot():
     async def scenario():
         stream_started = asyncio.Event()
         stream = asyncio.create_task(
-            call(application, scope_of("GET", f"/api/v1/jobs/{job.pk}/stream/", token=token), started=stream_started)
+            call(application, http_scope("GET", f"/api/v1/jobs/{job.pk}/stream/", token=token), started=stream_started)
         )
         await asyncio.wait_for(stream_started.wait(), timeout=10)
         poll = asyncio.create_task(
-            call(application, scope_of("GET", f"/api/v1/jobs/{job.pk}/", token=token, query="wait=3"))
+            call(application, http_scope("GET", f"/api/v1/jobs/{job.pk}/", token=token, query="wait=3"))
         )
         await asyncio.sleep(0.3)  # the long poll is asleep on the job's events
         began = time.monotonic()
-        health = await call(application, scope_of("GET", "/healthz"))
+        health = await call(application, http_scope("GET", "/healthz"))
         answered_in = time.monotonic() - began
         polled = await poll
         stream.cancel()
