@@ -121,6 +121,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # 17% less CPU each, with a shorter tail; 3 and 4 less). Keep it at most the pool's size, so that a running request
 # never waits for a connection. 0: no limit.
 WEB_RUNNING_REQUESTS = env.int("WEB_RUNNING_REQUESTS", default=2)
+# A request that waits longer than this for its turn is answered 503 with Retry-After (as an exhausted pool).
+WEB_QUEUE_TIMEOUT_SECONDS = env.float("WEB_QUEUE_TIMEOUT_SECONDS", default=10.0)
 
 # --- Redis, cache, Celery ------------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")

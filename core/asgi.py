@@ -27,6 +27,8 @@ included (an async iterator, the Server-Sent Events, is iterated on the event lo
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -77,6 +79,8 @@ class RequestThreads:
                 executor.shutdown(wait=False)
 
 
+# A response's body that the client has not taken within this long gives its slot back (core.running_requests).
+SLOW_CLIENT_SECONDS = 0.05
 BODY_READ_AHEAD_MAX = 2_621_440  # without a body size limit: Django's FILE_UPLOAD_MAX_MEMORY_SIZE default
 
 
@@ -92,6 +96,22 @@ async def body_read_ahead(receive, limit: int) -> tuple[list[dict], bool]:
         size += len(message.get("body", b""))
         if size > limit:
             return messages, False
+
+
+async def send_busy(send) -> None:
+    """503 `service_unavailable` with `Retry-After`: no running request's slot came free in time."""
+    from core.exception_handler import error_body  # imports DRF, which needs the app registry loaded first
+
+    body = json.dumps(
+        error_body("service_unavailable", "The server is busy (every running request's slot was taken); retry shortly.")
+    ).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", b"1"),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def replayed(messages: list[dict], receive):
@@ -113,7 +133,7 @@ class SyncChainASGIHandler(ASGIHandler):
         self.request_threads = RequestThreads(
             max_idle=0 if parked_threads_hold_connections else MAX_IDLE_REQUEST_THREADS
         )
-        self.running_requests = RunningRequests(getattr(settings, "WEB_RUNNING_REQUESTS", 0))
+        self.running_requests = RunningRequests(settings.WEB_RUNNING_REQUESTS)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -122,18 +142,41 @@ class SyncChainASGIHandler(ASGIHandler):
         # then a thread: only running requests take a thread, so a process's requests keep reusing the same few.
         # A body larger than the API takes (answered 413) is not read ahead and runs without a slot.
         messages, whole = await body_read_ahead(receive, settings.DATA_UPLOAD_MAX_MEMORY_SIZE or BODY_READ_AHEAD_MAX)
+        client_left = messages[-1]["type"] == "http.disconnect"  # Django sees it and stops
         try:
-            if whole:
-                await self.running_requests.enter()
+            queued = whole and not client_left
+            if queued and not await self.running_requests.enter(timeout=settings.WEB_QUEUE_TIMEOUT_SECONDS):
+                await send_busy(send)
+                return
             async with self.request_threads.request_context():
                 await self.handle(scope, replayed(messages, receive), send)
         finally:
             self.running_requests.leave()
 
     async def send_response(self, response, send) -> None:
-        if response.streaming:  # a stream (Server-Sent Events) may last minutes: it holds no slot
-            self.running_requests.streaming()
-        await super().send_response(response, send)
+        """A stream (Server-Sent Events) gives its slot back as it starts. Another response keeps it while its body
+        goes out, unless the client reads too slowly for that (a full socket): then it gives it back and waits.
+        Keeping it to the end (`response.close()`) is what lets the next request reuse this one's thread."""
+        if response.streaming:
+            self.running_requests.responding()
+            await super().send_response(response, send)
+            return
+
+        async def send_or_give_the_slot_back(message: dict) -> None:
+            if message["type"] != "http.response.body":
+                await send(message)
+                return
+            sending = asyncio.ensure_future(send(message))
+            try:
+                done, _ = await asyncio.wait({sending}, timeout=SLOW_CLIENT_SECONDS)
+                if not done:
+                    self.running_requests.responding()
+                await sending
+            except asyncio.CancelledError:
+                sending.cancel()
+                raise
+
+        await super().send_response(response, send_or_give_the_slot_back)
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
         return await sync_to_async(self.get_response, thread_sensitive=True)(request)

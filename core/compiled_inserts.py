@@ -9,10 +9,11 @@ only does what depends on the values: each field's `pre_save` (auto_now_add, def
 with the signals, the related-object checks and the transaction handling of `Model.save_base`.
 
 The SQL only depends on the values where a value is an expression (`Now()`, a database default) or a field makes
-its own placeholder (binary, array, range and geometry fields): a model with such a field is refused, and a call
-with an expression value runs `save()` itself. Models with parents (multi-table inheritance), proxies,
-`order_with_respect_to` and composite primary keys are refused. A database that cannot return columns from an
-INSERT runs `save()`.
+its own placeholder (binary, array, range and geometry fields): a model with such a field is refused, one with a
+database default (`db_default`) always takes `save()`, and a call with an expression value takes Django's own
+insert. Models with parents (multi-table inheritance), proxies, `order_with_respect_to` and composite primary keys
+are refused. A database that cannot return columns from an INSERT runs `save()`. The database is the one named
+(`using`, "default" unless given): no router is asked.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ class CompiledInsert(Generic[M]):
         self._compiled: dict[tuple[str, str, bool], _Insert | None] = {}
 
     def create(self, *, using: str = "default", **values: Any) -> M:
+        reverse_one_to_one = frozenset(values) & self.model._meta._reverse_one_to_one_field_names
+        if reverse_one_to_one:  # as QuerySet.create refuses them
+            names = ", ".join(sorted(reverse_one_to_one))
+            raise ValueError(f"The following fields do not exist in this model: {names}")
         instance = self.model(**values)
         instance._prepare_related_fields_for_save(operation_name="save")
         meta = self.model._meta
@@ -117,9 +122,9 @@ class CompiledInsert(Generic[M]):
         lists them, with the RETURNING clause of the fields the database fills in."""
         connection = connections[using]
         meta = self.model._meta
-        if not connection.features.can_return_columns_from_insert:
-            return None
         fields = [field for field in meta.local_concrete_fields if not field.generated]
+        if not connection.features.can_return_columns_from_insert or any(field.has_db_default() for field in fields):
+            return None  # a database default is an expression in the SQL, compiled from the prototype's value
         if not pk_given:
             fields = [field for field in fields if field is not meta.auto_field]
         returning_fields = list(meta.db_returning_fields)

@@ -13,19 +13,24 @@ with no limit: 2 running requests per process served 20% more submissions and 26
 the slot after the thread instead gave half of that (docs/service.md, "Running requests").
 
 A slot is taken once the request's body has been read (a slow upload holds none; a body larger than the API takes,
-answered 413, is not read ahead and runs without one) and given back when the
-request is over, or as soon as a streamed response (Server-Sent Events) starts: a stream holds no slot. A request
-that sleeps in its view (a long poll waiting for its job) gives its slot up while it sleeps (`slot_given_up()`),
-so long polls never hold the process up. The limit is `WEB_RUNNING_REQUESTS` (0: none).
+answered 413, is not read ahead and runs without one, as does a request whose client left while it was read) and
+given back as soon as the view's response goes out: a client that reads slowly, and a stream (Server-Sent Events),
+hold none. A request that sleeps in its view (a long poll waiting for its job) gives its slot up while it sleeps
+(`slot_given_up()`), so long polls never hold the process up. A request that finds no free slot within
+`WEB_QUEUE_TIMEOUT_SECONDS` is answered 503 `service_unavailable` with `Retry-After`, as when the database pool has
+no connection free. The limit is `WEB_RUNNING_REQUESTS` (0: none).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+TAKE_BACK_TIMEOUT_SECONDS = 30
 
 
 class _Slot:
@@ -37,6 +42,8 @@ class _Slot:
         self.closed = False  # the request is over: a thread that wakes up late takes no slot
 
     async def take(self) -> None:
+        if self.held:
+            return
         await self.semaphore.acquire()
         if self.closed:
             self.semaphore.release()
@@ -66,21 +73,29 @@ class RunningRequests:
             weakref.WeakKeyDictionary()
         )
 
-    async def enter(self) -> None:
-        """Wait for a slot, and hold it for the rest of the request (its task and the threads it runs code on)."""
+    async def enter(self, timeout: float) -> bool:
+        """Wait for a slot, and hold it until the response is sent (in the request's task and the threads it runs
+        code on); False when none came free within `timeout` seconds (the process is overloaded)."""
         if self.limit <= 0:
-            return
+            return True
         loop = asyncio.get_running_loop()
         semaphore = self._semaphores.get(loop)
         if semaphore is None:
             semaphore = self._semaphores[loop] = asyncio.Semaphore(self.limit)
         slot = _Slot(semaphore, loop)
         _current.set(slot)
-        await slot.take()
+        try:
+            async with asyncio.timeout(timeout):
+                await slot.take()
+        except TimeoutError:
+            slot.close()
+            return False
+        return True
 
     @staticmethod
-    def streaming() -> None:
-        """The response streams from now on (on the loop): the slot goes to the next request."""
+    def responding() -> None:
+        """The view is done and its response goes out (on the loop), however slowly the client reads it, or for as
+        long as it streams: the slot goes to the next request."""
         slot = _current.get()
         if slot is not None:
             slot.give_back()
@@ -112,4 +127,8 @@ def slot_given_up() -> Iterator[None]:
     try:
         yield
     finally:
-        asyncio.run_coroutine_threadsafe(slot.take(), slot.loop).result()
+        taken = asyncio.run_coroutine_threadsafe(slot.take(), slot.loop)
+        try:
+            taken.result(timeout=TAKE_BACK_TIMEOUT_SECONDS)
+        except concurrent.futures.TimeoutError:
+            pass  # the loop is stopping, or overloaded: answer without a slot (taken later, it goes back at the end)

@@ -140,3 +140,21 @@ def test_a_request_that_fails_gives_its_thread_up_and_persistent_connections_kee
     assert not threads_keep_connections([{"CONN_MAX_AGE": 0}, {"CONN_MAX_AGE": 60, "OPTIONS": {"pool": True}}])
     pooled = not threads_keep_connections(settings.DATABASES.values())
     assert SyncChainASGIHandler().request_threads.max_idle == (MAX_IDLE_REQUEST_THREADS if pooled else 0)
+
+
+def test_the_production_application_loads_in_a_fresh_interpreter():
+    """gunicorn imports config.asgi before Django is set up: nothing it imports may need the app registry."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "SECRET_KEY": "fresh-interpreter", "DEBUG": "0"}
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import config.asgi; print(type(config.asgi.application).__name__)"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert loaded.stdout.strip() == "SyncChainASGIHandler"

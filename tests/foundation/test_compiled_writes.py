@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, models, transaction
 from django.db.models import Case, F, Value, When
+from django.db.models.functions import Lower
 from django.db.models.signals import post_save, pre_save
 from django.db.models.sql.compiler import SQLInsertCompiler, SQLUpdateCompiler
 from django.test.utils import isolate_apps
@@ -20,6 +21,7 @@ from assistant.models import Conversation, GenerationJob, Message
 from core.compiled_inserts import CompiledInsert
 from core.compiled_updates import CompiledUpdate
 from tests.compiler_spy import compiles
+from tests.factories import job_answering_hi
 
 pytestmark = pytest.mark.django_db
 
@@ -139,6 +141,13 @@ def test_a_failed_insert_marks_the_transaction_for_rollback(alice):
     assert list(Message.objects.filter(conversation=conversation).values_list("content", flat=True)) == ["first"]
 
 
+def test_a_reverse_one_to_one_is_refused_as_create_refuses_it(alice):
+    job = job_answering_hi(alice)
+    for create in (Message.objects.create, CompiledInsert(Message).create):
+        with pytest.raises(ValueError, match="do not exist in this model: job"):
+            create(conversation_id=job.conversation_id, role="user", content="hi", position=5, job=job)
+
+
 def test_an_insert_refuses_models_whose_sql_depends_on_the_values():
     with isolate_apps("assistant"):
 
@@ -153,9 +162,17 @@ def test_an_insert_refuses_models_whose_sql_depends_on_the_values():
             class Meta:
                 app_label = "assistant"
 
+        class Tagged(models.Model):  # noqa: DJ008 - never shown
+            tag = models.CharField(max_length=10, db_default=Lower(Value("X")))
+
+            class Meta:
+                app_label = "assistant"
+
         for model in (ConversationProxy, Blob):
             with pytest.raises(TypeError):
                 CompiledInsert(model)
+        # A database default is SQL compiled from the prototype's value: never compiled, save() stores it.
+        assert CompiledInsert(Tagged)._compile("default", pk_given=False) is None
 
 
 def touch_of():

@@ -23,9 +23,17 @@ from tests.factories import UserFactory, job_answering_hi
 pytestmark = pytest.mark.django_db(transaction=True)  # the chain runs on worker threads: rows are committed
 
 
-async def call(application, scope: dict, *, body_parts=(b"",), part_gate: asyncio.Event | None = None, started=None):
+async def call(
+    application,
+    scope: dict,
+    *,
+    body_parts=(b"",),
+    part_gate: asyncio.Event | None = None,
+    started: asyncio.Event | None = None,
+    headers_into: dict | None = None,
+):
     """One request; the body in parts (each after `part_gate` once the first is in); `started` is set when the
-    response starts. Returns (status, body)."""
+    response starts, `headers_into["headers"]` gets its headers. Returns (status, body)."""
     parts = list(body_parts)
     answer = {"status": None, "body": b""}
 
@@ -40,6 +48,8 @@ async def call(application, scope: dict, *, body_parts=(b"",), part_gate: asynci
     async def send(message: dict) -> None:
         if message["type"] == "http.response.start":
             answer["status"] = message["status"]
+            if headers_into is not None:
+                headers_into["headers"] = {key.decode(): value.decode() for key, value in message["headers"]}
             if started is not None:
                 started.set()
         else:
@@ -141,12 +151,66 @@ def test_an_open_stream_and_a_long_poll_hold_no_slot():
         answered_in = time.monotonic() - began
         polled = await poll
         stream.cancel()
+        (semaphore,) = application.running_requests._semaphores.values()
+        assert not semaphore.locked()  # the long poll took its slot back and gave it back at the end
         return health, answered_in, polled
 
     (health_status, _), answered_in, (poll_status, poll_body) = asyncio.run(scenario())
     assert health_status == 200
     assert answered_in < 2  # not after the long poll's 3 seconds
     assert (poll_status, json.loads(poll_body)["status"]) == (200, "running")  # it took its slot back to answer
+
+
+@override_settings(ALLOWED_HOSTS=["127.0.0.1"], WEB_RUNNING_REQUESTS=1)
+def test_a_client_that_reads_slowly_holds_no_slot():
+    application = SyncChainASGIHandler()
+    token = token_issue(user=UserFactory(username="reader"))
+
+    async def scenario():
+        reader_reads = asyncio.Event()
+        receiving = {"body": False}
+
+        async def slow_send(message: dict) -> None:
+            if message["type"] == "http.response.body":
+                receiving["body"] = True
+                await reader_reads.wait()  # the client's socket is full: the server's send waits
+
+        async def receive() -> dict:
+            if not receiving.get("asked"):
+                receiving["asked"] = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await asyncio.Event().wait()
+
+        slow = asyncio.create_task(
+            application(http_scope("GET", "/api/v1/conversations/", token=token), receive, slow_send)
+        )
+        while not receiving["body"]:
+            await asyncio.sleep(0.01)
+        health = await asyncio.wait_for(call(application, http_scope("GET", "/healthz")), timeout=5)
+        reader_reads.set()
+        await slow
+        return health
+
+    assert asyncio.run(scenario())[0] == 200
+
+
+@override_settings(ALLOWED_HOSTS=["127.0.0.1"], WEB_RUNNING_REQUESTS=1, WEB_QUEUE_TIMEOUT_SECONDS=0.2)
+def test_a_request_that_waits_too_long_for_its_turn_is_told_to_retry(concurrency):
+    concurrency.stay_seconds = 1.0  # the first request holds the only slot for a second
+    application = SyncChainASGIHandler()
+    answers = {}
+
+    async def scenario():
+        first = asyncio.create_task(call(application, http_scope("GET", "/healthz")))
+        await asyncio.sleep(0.1)
+        answers["second"] = await call(application, http_scope("GET", "/healthz"), headers_into=answers)
+        answers["first"] = await first
+
+    asyncio.run(scenario())
+    assert answers["first"][0] == 200
+    status, body = answers["second"]
+    assert status == 503 and json.loads(body)["error"]["code"] == "service_unavailable"
+    assert answers["headers"]["retry-after"] == "1"
 
 
 def test_body_read_ahead_stops_past_the_limit_and_replays_in_order():
