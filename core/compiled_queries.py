@@ -14,6 +14,8 @@ once, or the values change the SQL, the lookup is not compiled for that database
 the build function computes itself (not parameters) are fixed when it compiles. Parameters are ints, UUIDs, text
 and aware datetimes. A text marker holds the characters a pattern lookup escapes (`%`, `_`, `\\`), so a lookup
 that escapes its value (`contains`, or `iexact` on SQLite) shows it by changing the marker, and runs its queryset.
+What a marker cannot show is a preparation that depends on the value itself: declare a text parameter only for a
+text column (CharField, TextField; not an IP address, which is normalised, or a field that stores "" as NULL).
 """
 
 from __future__ import annotations
