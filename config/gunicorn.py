@@ -24,6 +24,11 @@ graceful_timeout = 30
 keepalive = int(os.environ.get("WEB_KEEPALIVE_SECONDS", "20"))
 accesslog = os.environ.get("WEB_ACCESS_LOG") or None
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# The workers share one listening socket, and libuv (uvloop) accepts every pending connection at once: a burst of
+# new keep-alive connections (a proxy's pool, a load generator) all went to the worker that woke first, and the
+# others idled. One accept per loop turn lets the next worker take the next connection (libuv's own switch, read
+# by each worker's event loop; docs/service.md, "Running requests").
+os.environ.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
 
 # One metrics folder per server, emptied at start (the files of dead processes would count forever otherwise).
 _default_metrics_dir = Path(tempfile.gettempdir()) / f"principled-metrics-{os.getpid()}"

@@ -35,3 +35,12 @@ def test_one_uvicorn_worker_per_core_by_default(tmp_path, monkeypatch):
     settings = runpy.run_path(str(CONFIG))
     assert settings["workers"] == (os.cpu_count() or 1)
     assert settings["worker_class"] == "uvicorn_worker.UvicornWorker"
+
+
+def test_workers_accept_one_connection_per_loop_turn(tmp_path, monkeypatch):
+    """libuv otherwise accepts every pending connection at once: a burst of keep-alive connections all went to
+    the first worker to wake up."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
+    monkeypatch.delenv("UV_TCP_SINGLE_ACCEPT", raising=False)
+    runpy.run_path(str(CONFIG))
+    assert os.environ["UV_TCP_SINGLE_ACCEPT"] == "1"  # inherited by the workers gunicorn forks
