@@ -74,8 +74,9 @@ class RunningRequests:
         )
 
     async def enter(self, timeout: float) -> bool:
-        """Wait for a slot, and hold it until the response is sent (in the request's task and the threads it runs
-        code on); False when none came free within `timeout` seconds (the process is overloaded)."""
+        """Wait for a slot and hold it (in the request's task and the threads it runs code on) until the request is
+        over, or its response streams or waits on a slow client; False when none came free within `timeout`
+        seconds (the process is overloaded)."""
         if self.limit <= 0:
             return True
         loop = asyncio.get_running_loop()
@@ -94,8 +95,8 @@ class RunningRequests:
 
     @staticmethod
     def responding() -> None:
-        """The view is done and its response goes out (on the loop), however slowly the client reads it, or for as
-        long as it streams: the slot goes to the next request."""
+        """The view is done and its response streams, or waits on a client that reads slowly (on the loop): the slot
+        goes to the next request."""
         slot = _current.get()
         if slot is not None:
             slot.give_back()
