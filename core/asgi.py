@@ -100,7 +100,8 @@ async def body_read_ahead(receive, limit: int) -> tuple[list[dict], bool]:
 
 async def send_busy(send) -> None:
     """503 `service_unavailable` with `Retry-After`: no running request's slot came free in time."""
-    from core.exception_handler import error_body  # imports DRF, which needs the app registry loaded first
+    # imports DRF, which needs the app registry loaded first
+    from core.exception_handler import POOL_EXHAUSTED_RETRY_AFTER_SECONDS, error_body
 
     body = json.dumps(
         error_body("service_unavailable", "The server is busy (every running request's slot was taken); retry shortly.")
@@ -108,7 +109,7 @@ async def send_busy(send) -> None:
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
-        (b"retry-after", b"1"),
+        (b"retry-after", str(POOL_EXHAUSTED_RETRY_AFTER_SECONDS).encode()),
     ]
     await send({"type": "http.response.start", "status": 503, "headers": headers})
     await send({"type": "http.response.body", "body": body})
@@ -159,6 +160,7 @@ class SyncChainASGIHandler(ASGIHandler):
         Keeping it to the end (`response.close()`) is what lets the next request reuse this one's thread."""
         if response.streaming:
             self.running_requests.responding()
+        if not self.running_requests.holding():  # a stream, no limit, or no slot: nothing to give back
             await super().send_response(response, send)
             return
 

@@ -25,6 +25,8 @@ from django.db import connections, models, transaction
 from django.db.models import signals
 from django.db.models.sql import InsertQuery
 
+from core.compiled_queries import row_converted
+
 M = TypeVar("M", bound=models.Model)
 
 
@@ -110,10 +112,7 @@ class CompiledInsert(Generic[M]):
 
     @staticmethod
     def _returned_set(compiled: _Insert, instance: M, returned: tuple, connection) -> None:
-        values = list(returned)
-        for position, (converters, expression) in compiled.converters.items():
-            for converter in converters:
-                values[position] = converter(values[position], expression, connection)
+        values = row_converted(returned, compiled.converters, connection)
         for value, field in zip(values, compiled.returning_fields, strict=True):
             setattr(instance, field.attname, value)
 

@@ -85,6 +85,27 @@ def marker_slots(
     return slots
 
 
+def row_converted(row: tuple, converters: dict[int, tuple[list[Callable], Any]], connection) -> list[Any]:
+    """A row's values through the converters a compiler gave for its columns (`get_converters`), as Django's
+    `apply_converters` does."""
+    values = list(row)
+    for position, (column_converters, expression) in converters.items():
+        value = values[position]
+        for converter in column_converters:
+            value = converter(value, expression, connection)
+        values[position] = value
+    return values
+
+
+class MarkedCompile(NamedTuple):
+    """One compile of a statement with markers for its parameters."""
+
+    sql: str
+    params: tuple[Any, ...]
+    markers: dict[str, Any]
+    extra: Any  # what the statement's kind keeps from its compiler
+
+
 class _RowLayout(NamedTuple):
     """What Django's ModelIterable derives from the compiler for every evaluation, derived once."""
 
@@ -115,6 +136,21 @@ class CompiledOnce(Generic[C]):
 
     def _compile(self, using: str) -> C | None:
         raise NotImplementedError
+
+    def _compiled_with_markers(self, using: str) -> MarkedCompile:
+        raise NotImplementedError
+
+    def _compiled_twice(self, using: str) -> tuple[MarkedCompile, dict[str, int]] | None:
+        """The first of two compiles with two sets of markers, and where each marker lies in its parameters; None
+        where the two disagree: the values change the SQL, or a marker is prepared into another form, used twice
+        or equal to a constant (then the ORM's path is taken)."""
+        if not markers_compilable(connections[using], self._parameters):
+            return None
+        first, second = (self._compiled_with_markers(using) for _ in range(2))
+        slots = marker_slots((first.params, first.markers), (second.params, second.markers))
+        if first.sql != second.sql or slots is None:
+            return None
+        return first, slots
 
     def _compiled_for(self, using: str, values: dict[str, Any]) -> C | None:
         """The statement compiled for this database (on first use), or None where these values take the ORM's
@@ -162,16 +198,10 @@ class CompiledLookup(CompiledOnce[_Compiled], Generic[T]):
         return found[0] if found else None
 
     def _compile(self, using: str) -> _Compiled | None:
-        """Compiled twice, with two sets of markers: the SQL must be the same and the parameters differ exactly
-        at one position per marker, else the values change the SQL (or a constant equals a marker) and the
-        lookup runs its queryset instead."""
-        if not markers_compilable(connections[using], self._parameters):
+        compiled = self._compiled_twice(using)
+        if compiled is None:
             return None
-        first, second = (self._compiled_with_markers(using) for _ in range(2))
-        (sql, params, compiler, tuples, markers), (other_sql, other_params, _, _, other_markers) = first, second
-        slots = marker_slots((params, markers), (other_params, other_markers))
-        if sql != other_sql or slots is None:
-            return None
+        (sql, params, _, (compiler, tuples)), slots = compiled
         fields = [selected[0] for selected in compiler.select[0 : compiler.col_count]]
         converters = compiler.get_converters(fields)
         return _Compiled(sql, params, slots, converters, None if tuples else self._row_layout(compiler, using))
@@ -189,7 +219,7 @@ class CompiledLookup(CompiledOnce[_Compiled], Generic[T]):
             annotation_col_map=dict(compiler.annotation_col_map),
         )
 
-    def _compiled_with_markers(self, using: str) -> tuple[str, tuple, Any, bool, dict[str, Any]]:
+    def _compiled_with_markers(self, using: str) -> MarkedCompile:
         markers = {name: marker_for(kind) for name, kind in self._parameters.items()}
         queryset = self._build(**markers).using(using)
         tuples = queryset._iterable_class is ValuesListIterable
@@ -203,22 +233,13 @@ class CompiledLookup(CompiledOnce[_Compiled], Generic[T]):
         sql, params = compiler.as_sql()
         if compiler.has_extra_select:  # e.g. distinct() ordered by a column it does not select
             raise TypeError("a CompiledLookup selects only what it returns (no ordering by other columns here)")
-        return sql, tuple(params), compiler, tuples, markers
+        return MarkedCompile(sql, tuple(params), markers, (compiler, tuples))
 
     @staticmethod
     def _converted(compiled: _Compiled, rows: list[tuple], connection) -> list[tuple]:
         if not compiled.converters:
             return rows
-        converted = []
-        for row in rows:
-            row = list(row)
-            for position, (converters, expression) in compiled.converters.items():
-                value = row[position]
-                for converter in converters:
-                    value = converter(value, expression, connection)
-                row[position] = value
-            converted.append(tuple(row))
-        return converted
+        return [tuple(row_converted(row, compiled.converters, connection)) for row in rows]
 
     @staticmethod
     def _instances(layout: _RowLayout, rows: list[tuple], using: str) -> list[T]:

@@ -21,7 +21,7 @@ from django.db import connections, transaction
 from django.db.models import QuerySet
 from django.db.models.sql import UpdateQuery
 
-from core.compiled_queries import CompiledOnce, marker_for, marker_slots, markers_compilable
+from core.compiled_queries import CompiledOnce, MarkedCompile, marker_for
 
 
 class _CompiledUpdate(NamedTuple):
@@ -48,17 +48,13 @@ class CompiledUpdate(CompiledOnce[_CompiledUpdate]):
             return cursor.rowcount
 
     def _compile(self, using: str) -> _CompiledUpdate | None:
-        if not markers_compilable(connections[using], self._parameters):
+        compiled = self._compiled_twice(using)
+        if compiled is None:
             return None
-        (sql, params, markers), (other_sql, other_params, other_markers) = (
-            self._compiled_with_markers(using) for _ in range(2)
-        )
-        slots = marker_slots((params, markers), (other_params, other_markers))
-        if sql != other_sql or slots is None:
-            return None
+        (sql, params, _, _), slots = compiled
         return _CompiledUpdate(sql, params, slots)
 
-    def _compiled_with_markers(self, using: str) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+    def _compiled_with_markers(self, using: str) -> MarkedCompile:
         """The statement `QuerySet.update` would run (its first steps, for a queryset without slicing,
         ordering or annotations)."""
         markers = {name: marker_for(kind) for name, kind in self._parameters.items()}
@@ -74,4 +70,4 @@ class CompiledUpdate(CompiledOnce[_CompiledUpdate]):
         if query.related_updates or query.count_active_tables() != 1:
             raise TypeError("a CompiledUpdate updates one table, filtered on its own columns")
         sql, params = query.get_compiler(using=using).as_sql()
-        return sql, tuple(params), markers
+        return MarkedCompile(sql, tuple(params), markers, None)

@@ -94,6 +94,12 @@ class RunningRequests:
         return True
 
     @staticmethod
+    def holding() -> bool:
+        """Whether this request holds a slot now (on the loop)."""
+        slot = _current.get()
+        return slot is not None and slot.held
+
+    @staticmethod
     def responding() -> None:
         """The view is done and its response streams, or waits on a client that reads slowly (on the loop): the slot
         goes to the next request."""
