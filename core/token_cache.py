@@ -45,6 +45,7 @@ TOMBSTONE = "revoked"
 TOMBSTONE_SECONDS = 30
 KEY_PREFIX = "auth-token:"
 SHARED_BACKENDS = (
+    "core.redis_cache.RedisCache",
     "django_redis.cache.RedisCache",
     "django.core.cache.backends.redis.RedisCache",
     "django.core.cache.backends.memcached.PyMemcacheCache",
