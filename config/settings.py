@@ -102,12 +102,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     else:
         DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # Prepared statements: parameters bound by the server, and a statement a connection has run this many times
-    # prepared there, so PostgreSQL parses and plans it once per connection. Planning the polled job's lookup (its
-    # 38 columns, its reply joined) was most of PostgreSQL's CPU for it: 250 -> 95 us per lookup. Django turns them
-    # off by default for transaction-mode poolers (PgBouncer before 1.21), which cannot keep a statement prepared
-    # across transactions: DB_PREPARE_THRESHOLD=0 turns them off here (Django's client-side binding then).
-    DB_PREPARE_THRESHOLD = env.int("DB_PREPARE_THRESHOLD", default=5)
+    # Prepared statements, off by default: DB_PREPARE_THRESHOLD=N binds parameters on the server and prepares a
+    # statement a connection has run N times, so PostgreSQL parses and plans it once per connection. Planning the
+    # polled job's lookup (38 columns, its reply joined) was most of PostgreSQL's CPU for it (250 -> 95 us per
+    # lookup with N=5), and the bench's submissions ran 25-35% less server CPU. Off because server-side binding
+    # holds every statement to PostgreSQL's 65,535 parameters, and Django's deletion cascade does not batch for
+    # PostgreSQL: deleting an account with 66,000 messages fails with it (tests/chat/test_account_api.py).
+    # Also unsafe behind a transaction-mode pooler (PgBouncer before 1.21).
+    DB_PREPARE_THRESHOLD = env.int("DB_PREPARE_THRESHOLD", default=0)
     if DB_PREPARE_THRESHOLD > 0:
         DATABASES["default"].setdefault("OPTIONS", {}).update(
             {"server_side_binding": True, "prepare_threshold": DB_PREPARE_THRESHOLD}

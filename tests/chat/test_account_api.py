@@ -97,3 +97,28 @@ def test_delete_leaves_nothing_of_the_user_behind(alice, bob, alice_client, bob_
     assert rows_of(bob.pk) == bob_before
     assert alice_client.get("/api/v1/me/export/").status_code == 401  # the token went with the account
     assert AuthToken.objects.filter(user=bob).exists()
+
+
+def test_an_account_with_more_rows_than_a_statement_takes_parameters_is_deleted(alice, alice_client):
+    """66,000 messages: more than PostgreSQL's 65,535 parameters per statement, which server-side binding
+    (DB_PREPARE_THRESHOLD > 0) would hold the deletion cascade to. With the default, client-side binding, the
+    account goes, messages and all."""
+    from django.db import connection
+
+    from assistant.models import Conversation, Message
+
+    conversation = Conversation.objects.create(owner=alice)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO assistant_message (conversation_id, role, content, position, created_at) "
+            "SELECT %s, 'user', 'x', n, CURRENT_TIMESTAMP FROM generate_series(0, 65999) AS n"
+            if connection.vendor == "postgresql"
+            else "WITH RECURSIVE n(v) AS (SELECT 0 UNION ALL SELECT v + 1 FROM n WHERE v < 65999) "
+            "INSERT INTO assistant_message (conversation_id, role, content, position, created_at) "
+            "SELECT %s, 'user', 'x', v, CURRENT_TIMESTAMP FROM n",
+            [conversation.pk.hex if connection.vendor == "sqlite" else conversation.pk],
+        )
+    assert Message.objects.filter(conversation=conversation).count() == 66000
+    assert alice_client.delete("/api/v1/me/").status_code == 204
+    assert not get_user_model().objects.filter(pk=alice.pk).exists()
+    assert not Message.objects.filter(conversation_id=conversation.pk).exists()

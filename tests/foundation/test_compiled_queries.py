@@ -239,23 +239,3 @@ def test_a_lookup_refuses_what_it_cannot_compile():
         lookup.all(owner_id=1)
     with pytest.raises(TypeError):
         lookup.all(user_id=1)
-
-
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
-def test_a_lookup_run_again_is_prepared_on_the_server_once(alice, settings):
-    """DB_PREPARE_THRESHOLD (5): from its fifth run on a connection, the polled job's lookup is a statement
-    PostgreSQL parsed and planned once; the answers stay the same."""
-    assert connection.settings_dict["OPTIONS"].get("prepare_threshold") == 5
-    job = job_of(alice, with_reply=True)
-
-    def prepared_job_lookups() -> int:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
-                ['%FROM "assistant_generationjob" LEFT OUTER JOIN "assistant_reply"%'],
-            )
-            return cursor.fetchone()[0]
-
-    found = [selectors.job_get(user=alice, job_id=job.pk) for _ in range(6)]
-    assert {(f.pk, f.reply.content) for f in found} == {(job.pk, "Hello!")}
-    assert prepared_job_lookups() == 1

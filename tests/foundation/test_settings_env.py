@@ -48,11 +48,7 @@ def test_production_defaults():
     )
     assert result.returncode == 0, result.stderr
     values = json.loads(result.stdout)
-    assert values.pop("options") == {
-        "pool": {"min_size": 2, "max_size": 4, "timeout": 10.0},
-        "server_side_binding": True,
-        "prepare_threshold": 5,
-    }
+    assert values.pop("options") == {"pool": {"min_size": 2, "max_size": 4, "timeout": 10.0}}
     assert values.pop("conn_max_age") == 0
     assert values == {
         "debug": False,
@@ -64,11 +60,11 @@ def test_production_defaults():
     }
 
 
-def test_prepared_statements_can_be_turned_off_for_a_transaction_mode_pooler():
-    result = _settings(SECRET_KEY="s", DATABASE_URL="postgres://u:p@db:5432/principled", DB_PREPARE_THRESHOLD="0")
+def test_prepared_statements_can_be_turned_on():
+    result = _settings(SECRET_KEY="s", DATABASE_URL="postgres://u:p@db:5432/principled", DB_PREPARE_THRESHOLD="5")
     assert result.returncode == 0, result.stderr
     options = json.loads(result.stdout)["options"]
-    assert "server_side_binding" not in options and "prepare_threshold" not in options
+    assert options["server_side_binding"] is True and options["prepare_threshold"] == 5
 
 
 def test_sqlite_file_when_database_url_is_unset():
