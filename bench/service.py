@@ -165,11 +165,6 @@ def process_cpu_seconds(pid: int) -> dict[int, float]:
     return seconds
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU seconds used so far by a process and its live children, together."""
-    return sum(process_cpu_seconds(pid).values())
-
-
 class LoadClient:
     """The load generator's HTTP client: one aiohttp session whose keep-alive connections every simulated client
     reuses, with the API's path prefix and headers.
@@ -199,6 +194,14 @@ class LoadClient:
 
     async def json(self, method: str, path: str, body: dict | None = None, params=None):
         return json.loads((await self.request(method, path, body, params))[1])
+
+
+def floor_requests(count: int) -> list[tuple[str, str, None]]:
+    return [("GET", "/healthz", None)] * count
+
+
+def poll_requests(job_ids: list[str], count: int) -> list[tuple[str, str, None]]:
+    return [("GET", f"/jobs/{job_ids[index % len(job_ids)]}/", None) for index in range(count)]
 
 
 def percentile(values: list[float], q: int) -> float:
@@ -323,8 +326,7 @@ async def bench(args: argparse.Namespace, base_url: str, token: str, processes: 
     async with LoadClient(base_url) as floor_client:
         for concurrency in args.clients:
             count = max(args.requests, concurrency * 4)
-            requests = [("GET", "/healthz", None)] * count
-            result = await run_load(floor_client, requests, concurrency, expect=200, server_pid=server_pid)
+            result = await run_load(floor_client, floor_requests(count), concurrency, expect=200, server_pid=server_pid)
             results["floor", concurrency] = result
             rows.append(load_row("floor (GET /healthz)", concurrency, result))
     async with LoadClient(base_url, "/api/v1", headers={"Authorization": f"Token {token}"}) as client:
@@ -341,8 +343,9 @@ async def bench(args: argparse.Namespace, base_url: str, token: str, processes: 
         job_ids = [job["id"] for job in (await client.json("GET", "/jobs/", params={"limit": 200}))["results"]]
         for concurrency in args.clients:
             count = max(args.requests, concurrency * 4)
-            requests = [("GET", f"/jobs/{job_ids[index % len(job_ids)]}/", None) for index in range(count)]
-            result = await run_load(client, requests, concurrency, expect=200, server_pid=server_pid)
+            result = await run_load(
+                client, poll_requests(job_ids, count), concurrency, expect=200, server_pid=server_pid
+            )
             results["poll", concurrency] = result
             rows.append(load_row("poll job (GET job)", concurrency, result))
         paired = await floor_paired_with_poll(
@@ -395,14 +398,13 @@ async def floor_paired_with_poll(
     busiest worker's CPU share is printed). A pair with such a row is shown but not counted, and another pair is
     measured in its place (at most `rounds` x 3 pairs in all)."""
     count = max(requests, concurrency * 4)
-    floor_requests = [("GET", "/healthz", None)] * count
-    poll_requests = [("GET", f"/jobs/{job_ids[index % len(job_ids)]}/", None) for index in range(count)]
+    floors, polls = floor_requests(count), poll_requests(job_ids, count)
     pairs = []
     while sum(map(balanced, pairs)) < rounds and len(pairs) < rounds * 3:
         async with LoadClient(base_url) as floor_client:
-            floor = await run_load(floor_client, floor_requests, concurrency, expect=200, server_pid=server_pid)
+            floor = await run_load(floor_client, floors, concurrency, expect=200, server_pid=server_pid)
         async with LoadClient(base_url, "/api/v1", headers={"Authorization": f"Token {token}"}) as client:
-            poll = await run_load(client, poll_requests, concurrency, expect=200, server_pid=server_pid)
+            poll = await run_load(client, polls, concurrency, expect=200, server_pid=server_pid)
         pairs.append((floor, poll))
     return pairs
 

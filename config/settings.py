@@ -105,7 +105,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Prepared statements, off by default: DB_PREPARE_THRESHOLD=N binds parameters on the server and prepares a
     # statement a connection has run N times, so PostgreSQL parses and plans it once per connection. Planning the
     # polled job's lookup (38 columns, its reply joined) was most of PostgreSQL's CPU for it (250 -> 95 us per
-    # lookup with N=5), and the bench's submissions ran 25-35% less server CPU. Off because server-side binding
+    # lookup with N=5); the web server's own CPU did not move beyond the bench's noise. Off because server-side binding
     # holds every statement to PostgreSQL's 65,535 parameters, and Django's deletion cascade does not batch for
     # PostgreSQL: deleting an account with 66,000 messages fails with it (tests/chat/test_account_api.py).
     # Also unsafe behind a transaction-mode pooler (PgBouncer before 1.21).

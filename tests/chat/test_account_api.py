@@ -4,9 +4,11 @@ leaves nothing of the user behind (while other users keep theirs)."""
 import pytest
 from django.apps import apps
 from django.contrib.auth import get_user_model
+from django.db import connection
 from knox.models import AuthToken
 
 from assistant.callback_secrets import callback_secret_get
+from assistant.models import Conversation, Message
 from preferences.learning.evidence import SuggestionDraft
 from preferences.suggestion_services import suggestions_store
 from tests.factories import PrincipleFactory
@@ -103,10 +105,6 @@ def test_an_account_with_more_rows_than_a_statement_takes_parameters_is_deleted(
     """66,000 messages: more than PostgreSQL's 65,535 parameters per statement, which server-side binding
     (DB_PREPARE_THRESHOLD > 0) would hold the deletion cascade to. With the default, client-side binding, the
     account goes, messages and all."""
-    from django.db import connection
-
-    from assistant.models import Conversation, Message
-
     conversation = Conversation.objects.create(owner=alice)
     with connection.cursor() as cursor:
         cursor.execute(
