@@ -84,7 +84,7 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+if DATABASES["default"]["ENGINE"] in ("django.db.backends.postgresql", "core.postgresql"):
     # ASGI serves requests on many threads (core/asgi.py keeps them from one request to the next), so persistent
     # connections (CONN_MAX_AGE) would pile up one per thread; Django's native psycopg pool hands each request a
     # connection and takes it back at its end.
@@ -102,14 +102,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     else:
         DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # Prepared statements, off by default: DB_PREPARE_THRESHOLD=N binds parameters on the server and prepares a
-    # statement a connection has run N times, so PostgreSQL parses and plans it once per connection. Planning the
-    # polled job's lookup (38 columns, its reply joined) was most of PostgreSQL's CPU for it (250 -> 95 us per
-    # lookup with N=5); the web server's own CPU did not move beyond the bench's noise. Off because server-side binding
-    # holds every statement to PostgreSQL's 65,535 parameters, and Django's deletion cascade does not batch for
-    # PostgreSQL: deleting an account with 66,000 messages fails with it (tests/chat/test_account_api.py).
-    # Also unsafe behind a transaction-mode pooler (PgBouncer before 1.21).
-    DB_PREPARE_THRESHOLD = env.int("DB_PREPARE_THRESHOLD", default=0)
+    # Prepared statements: parameters bound by PostgreSQL, and a statement a connection has run N times
+    # (DB_PREPARE_THRESHOLD, default 5) prepared, so PostgreSQL parses and plans it once per connection. Planning
+    # was most of PostgreSQL's CPU for the polled job's lookup (38 columns, its reply joined: 250 -> 95 us), and on
+    # this service's 2 cores the database shares the web workers' CPU: alternated in bench/service.py, the job
+    # GET's ratio to the floor went from 0.29-0.31 to 0.36-0.38, its server CPU from 1.65 to 1.51-1.57 ms per
+    # request (docs/service.md, ninth round). A bound statement holds at most 65,535 parameters: the backend
+    # (core/postgresql) sizes Django's batches to that. 0 turns it off (client-side binding, as Django's default):
+    # needed behind a transaction-mode pooler (PgBouncer before 1.21).
+    DATABASES["default"]["ENGINE"] = "core.postgresql"
+    DB_PREPARE_THRESHOLD = env.int("DB_PREPARE_THRESHOLD", default=5)
     if DB_PREPARE_THRESHOLD > 0:
         DATABASES["default"].setdefault("OPTIONS", {}).update(
             {"server_side_binding": True, "prepare_threshold": DB_PREPARE_THRESHOLD}

@@ -102,9 +102,9 @@ def test_delete_leaves_nothing_of_the_user_behind(alice, bob, alice_client, bob_
 
 
 def test_an_account_with_more_rows_than_a_statement_takes_parameters_is_deleted(alice, alice_client):
-    """66,000 messages: more than PostgreSQL's 65,535 parameters per statement, which server-side binding
-    (DB_PREPARE_THRESHOLD > 0) would hold the deletion cascade to. With the default, client-side binding, the
-    account goes, messages and all."""
+    """66,000 messages: more than the 65,535 parameters a statement bound on the server (DB_PREPARE_THRESHOLD > 0,
+    the default) holds. The deletion cascade asks for the messages' related rows in batches that fit
+    (core.postgresql), and the account goes, messages and all."""
     conversation = Conversation.objects.create(owner=alice)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -120,3 +120,27 @@ def test_an_account_with_more_rows_than_a_statement_takes_parameters_is_deleted(
     assert alice_client.delete("/api/v1/me/").status_code == 204
     assert not get_user_model().objects.filter(pk=alice.pk).exists()
     assert not Message.objects.filter(conversation_id=conversation.pk).exists()
+
+
+def test_an_export_of_more_conversations_than_a_statement_takes_parameters_holds_them_all(alice, alice_client):
+    """66,000 conversations: their messages are read in chunks whose IN lists fit a bound statement, each
+    conversation's messages in order, one query per chunk instead of one per conversation."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO assistant_conversation (id, owner_id, title, created_at, updated_at) "
+            "SELECT gen_random_uuid(), %s, '', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM generate_series(1, 66000)"
+            if connection.vendor == "postgresql"
+            else "WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM n WHERE v < 66000) "
+            "INSERT INTO assistant_conversation (id, owner_id, title, created_at, updated_at) "
+            "SELECT lower(hex(randomblob(16))), %s, '', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM n",
+            [alice.pk],
+        )
+    talked = Conversation.objects.create(owner=alice, title="Talked")
+    for position, content in [(1, "second"), (0, "first")]:
+        Message.objects.create(conversation=talked, role="user", content=content, position=position)
+    response = alice_client.get("/api/v1/me/export/")
+    assert response.status_code == 200
+    conversations = response.json()["conversations"]
+    assert len(conversations) == 66001
+    (exported,) = [conversation for conversation in conversations if conversation["id"] == str(talked.pk)]
+    assert [message["content"] for message in exported["messages"]] == ["first", "second"]

@@ -18,7 +18,7 @@ PROBE = (
 
 
 def _settings(**env: str) -> subprocess.CompletedProcess:
-    ignored = {"DATABASE_URL", "DEBUG", "SECRET_KEY", "DB_POOL_MAX_SIZE", "DB_CONN_MAX_AGE"}
+    ignored = {"DATABASE_URL", "DEBUG", "SECRET_KEY", "DB_POOL_MAX_SIZE", "DB_CONN_MAX_AGE", "DB_PREPARE_THRESHOLD"}
     clean = {key: value for key, value in os.environ.items() if key not in ignored}
     clean.update(DJANGO_SETTINGS_MODULE="config.settings", **env)
     return subprocess.run(
@@ -48,11 +48,15 @@ def test_production_defaults():
     )
     assert result.returncode == 0, result.stderr
     values = json.loads(result.stdout)
-    assert values.pop("options") == {"pool": {"min_size": 2, "max_size": 4, "timeout": 10.0}}
+    assert values.pop("options") == {
+        "pool": {"min_size": 2, "max_size": 4, "timeout": 10.0},
+        "server_side_binding": True,
+        "prepare_threshold": 5,
+    }
     assert values.pop("conn_max_age") == 0
     assert values == {
         "debug": False,
-        "engine": "django.db.backends.postgresql",
+        "engine": "core.postgresql",
         "name": "principled",
         "secure_cookies": True,
         "hosts": ["assistant.example.com"],
@@ -60,11 +64,12 @@ def test_production_defaults():
     }
 
 
-def test_prepared_statements_can_be_turned_on():
-    result = _settings(SECRET_KEY="s", DATABASE_URL="postgres://u:p@db:5432/principled", DB_PREPARE_THRESHOLD="5")
+def test_prepared_statements_can_be_turned_off():
+    result = _settings(SECRET_KEY="s", DATABASE_URL="postgres://u:p@db:5432/principled", DB_PREPARE_THRESHOLD="0")
     assert result.returncode == 0, result.stderr
-    options = json.loads(result.stdout)["options"]
-    assert options["server_side_binding"] is True and options["prepare_threshold"] == 5
+    values = json.loads(result.stdout)
+    assert values["engine"] == "core.postgresql"
+    assert "server_side_binding" not in values["options"] and "prepare_threshold" not in values["options"]
 
 
 def test_sqlite_file_when_database_url_is_unset():
