@@ -8,6 +8,7 @@ from rest_framework import serializers
 from rest_framework.utils.serializer_helpers import BindingDict
 
 from assistant.models import CallbackSigningSecret, Conversation, GenerationJob, Message
+from core.representation import CompiledRepresentation
 
 
 # A ModelSerializer that builds its fields from the model once per class, not once per instance. DRF's
@@ -21,7 +22,7 @@ from assistant.models import CallbackSigningSecret, Conversation, GenerationJob,
 # for both; a class with a SerializerMethodField (which calls its parent) never shares.
 # (Comments, not a docstring: drf-spectacular would publish that as the description of every schema component
 # made from a subclass.)
-class ModelFieldsOnceSerializer(serializers.ModelSerializer):
+class ModelFieldsOnceSerializer(CompiledRepresentation, serializers.ModelSerializer):
     def get_fields(self) -> dict[str, Any]:
         cls = type(self)
         built = cls.__dict__.get("_fields_built_once")
@@ -58,23 +59,23 @@ class ConversationSerializer(ModelFieldsOnceSerializer):
         fields = ["id", "title", "created_at", "updated_at"]
 
 
-class ReplyOutputSerializer(serializers.Serializer):
+class ReplyOutputSerializer(CompiledRepresentation, serializers.Serializer):
     message_id = serializers.IntegerField(allow_null=True)
     content = serializers.CharField()
     created_at = serializers.DateTimeField()
 
 
-class UsageSerializer(serializers.Serializer):
+class UsageSerializer(CompiledRepresentation, serializers.Serializer):
     prompt_tokens = serializers.IntegerField(allow_null=True)
     completion_tokens = serializers.IntegerField(allow_null=True)
 
 
-class ErrorOutputSerializer(serializers.Serializer):
+class ErrorOutputSerializer(CompiledRepresentation, serializers.Serializer):
     code = serializers.CharField(source="error_code")
     message = serializers.CharField(source="error_message")
 
 
-class PrincipleVersionUsedSerializer(serializers.Serializer):
+class PrincipleVersionUsedSerializer(CompiledRepresentation, serializers.Serializer):
     version_id = serializers.IntegerField(allow_null=True, help_text="Empty for per-request principles.")
     principle_id = serializers.IntegerField(allow_null=True)
     text = serializers.CharField()
