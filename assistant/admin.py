@@ -4,6 +4,7 @@ generation jobs), with a cancel action that cancels a job the way the API does."
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.db import connection
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -184,6 +185,9 @@ class FeedbackPrincipleFilter(admin.SimpleListFilter):
         if not self.value() or not self.value().isdigit():
             return queryset
         wanted = int(self.value())
+        if connection.vendor == "postgresql":
+            # In SQL (jsonb containment): a list of ids could pass the 65,535 parameters a bound statement holds.
+            return queryset.filter(principle_versions__contains=[{"principle_id": wanted}])
         matching = [
             pk
             for pk, versions in queryset.values_list("pk", "principle_versions")
