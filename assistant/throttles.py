@@ -1,12 +1,11 @@
 """The per-user "generation" throttle (rate in REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], counted in the
-default cache: Redis when configured; core.throttling). Only requests that start generation (POST) count."""
+default cache: Redis when configured). Only requests that start generation (POST) count."""
 
 from rest_framework.request import Request
+from rest_framework.throttling import ScopedRateThrottle
 
-from core.throttling import ScopedSlidingWindowThrottle
 
-
-class GenerationThrottle(ScopedSlidingWindowThrottle):
+class GenerationThrottle(ScopedRateThrottle):
     def allow_request(self, request: Request, view) -> bool:
         if request.method != "POST":
             return True
