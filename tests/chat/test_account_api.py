@@ -101,21 +101,31 @@ def test_delete_leaves_nothing_of_the_user_behind(alice, bob, alice_client, bob_
     assert AuthToken.objects.filter(user=bob).exists()
 
 
+def insert_rows(table_and_columns: str, select: str, count: int, params: list) -> None:
+    """`count` rows in one statement, each from `select` (where `n` is the row's number, from 0)."""
+    if connection.vendor == "postgresql":
+        sql = f"INSERT INTO {table_and_columns} SELECT {select} FROM generate_series(0, {count - 1}) AS s(n)"
+    else:
+        sql = (
+            f"WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < {count - 1}) "
+            f"INSERT INTO {table_and_columns} SELECT {select} FROM s"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
 def test_an_account_with_more_rows_than_a_statement_takes_parameters_is_deleted(alice, alice_client):
     """66,000 messages: more than the 65,535 parameters a statement bound on the server (DB_PREPARE_THRESHOLD > 0,
     the default) holds. The deletion cascade asks for the messages' related rows in batches that fit
     (core.postgresql), and the account goes, messages and all."""
     conversation = Conversation.objects.create(owner=alice)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO assistant_message (conversation_id, role, content, position, created_at) "
-            "SELECT %s, 'user', 'x', n, CURRENT_TIMESTAMP FROM generate_series(0, 65999) AS n"
-            if connection.vendor == "postgresql"
-            else "WITH RECURSIVE n(v) AS (SELECT 0 UNION ALL SELECT v + 1 FROM n WHERE v < 65999) "
-            "INSERT INTO assistant_message (conversation_id, role, content, position, created_at) "
-            "SELECT %s, 'user', 'x', v, CURRENT_TIMESTAMP FROM n",
-            [conversation.pk.hex if connection.vendor == "sqlite" else conversation.pk],
-        )
+    conversation_id = conversation.pk.hex if connection.vendor == "sqlite" else conversation.pk
+    insert_rows(
+        "assistant_message (conversation_id, role, content, position, created_at)",
+        "%s, 'user', 'x', n, CURRENT_TIMESTAMP",
+        66000,
+        [conversation_id],
+    )
     assert Message.objects.filter(conversation=conversation).count() == 66000
     assert alice_client.delete("/api/v1/me/").status_code == 204
     assert not get_user_model().objects.filter(pk=alice.pk).exists()
@@ -125,16 +135,13 @@ def test_an_account_with_more_rows_than_a_statement_takes_parameters_is_deleted(
 def test_an_export_of_more_conversations_than_a_statement_takes_parameters_holds_them_all(alice, alice_client):
     """66,000 conversations: their messages are read in chunks whose IN lists fit a bound statement, each
     conversation's messages in order, one query per chunk instead of one per conversation."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO assistant_conversation (id, owner_id, title, created_at, updated_at) "
-            "SELECT gen_random_uuid(), %s, '', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM generate_series(1, 66000)"
-            if connection.vendor == "postgresql"
-            else "WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM n WHERE v < 66000) "
-            "INSERT INTO assistant_conversation (id, owner_id, title, created_at, updated_at) "
-            "SELECT lower(hex(randomblob(16))), %s, '', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM n",
-            [alice.pk],
-        )
+    new_uuid = "gen_random_uuid()" if connection.vendor == "postgresql" else "lower(hex(randomblob(16)))"
+    insert_rows(
+        "assistant_conversation (id, owner_id, title, created_at, updated_at)",
+        f"{new_uuid}, %s, '', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP",
+        66000,
+        [alice.pk],
+    )
     talked = Conversation.objects.create(owner=alice, title="Talked")
     for position, content in [(1, "second"), (0, "first")]:
         Message.objects.create(conversation=talked, role="user", content=content, position=position)
