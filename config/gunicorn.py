@@ -11,7 +11,6 @@ CPU per request by about half a millisecond against asyncio's loop and the pure-
 import gc
 import os
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
@@ -56,39 +55,10 @@ def post_worker_init(worker) -> None:
 
 
 # With several workers, each listens on a TCP socket of its own, bound to the same address with SO_REUSEPORT, and
-# the kernel spreads new connections across them by a hash of the connection's addresses. On one shared socket the
-# worker that was running when a burst of connections arrived accepted them all (half the bench's rows on 2 cores,
-# with one accept per loop turn): one process then served every request of those keep-alive connections while the
-# other idled. The master's own TCP listeners only reserve the address: closed once the workers' sockets are set
-# up. Costs: the connections waiting in a worker's backlog when it exits are reset (Linux moves them to another
-# worker's socket with net.ipv4.tcp_migrate_req=1), and the master has no listener to hand on (USR2 re-exec).
-# WEB_REUSE_PORT=0, a single worker, or a unix socket keep the shared socket.
+# the kernel spreads new connections across them by a hash of the connection's addresses: gunicorn's `reuse_port`,
+# with which the master opens no listener and each worker its own. On one shared socket the worker that was running
+# when a burst of connections arrived accepted them all (half the bench's rows on 2 cores, even with one accept per
+# loop turn): one process then served every request of those keep-alive connections while the other idled. The
+# cost: the connections waiting in a worker's backlog when it exits are reset (Linux moves them to another worker's
+# socket with net.ipv4.tcp_migrate_req=1). WEB_REUSE_PORT=0 or a single worker keep the shared socket.
 reuse_port = workers > 1 and os.environ.get("WEB_REUSE_PORT", "1") != "0"
-_own_socket_addresses: list[tuple[int, object]] = []
-
-
-def _is_tcp(listener) -> bool:
-    return listener.family in (socket.AF_INET, socket.AF_INET6)
-
-
-def when_ready(server) -> None:
-    """In the master, before any worker is forked: note the TCP addresses, then close the shared listeners."""
-    if not reuse_port:
-        return
-    tcp = [listener for listener in server.LISTENERS if _is_tcp(listener)]
-    _own_socket_addresses[:] = [(listener.family, listener.getsockname()) for listener in tcp]
-    for listener in tcp:
-        listener.close()
-    server.LISTENERS = [listener for listener in server.LISTENERS if not _is_tcp(listener)]
-
-
-def post_fork(server, worker) -> None:
-    """In each worker: a listening socket of its own for each address the master noted."""
-    for family, address in _own_socket_addresses:
-        own = socket.socket(family, socket.SOCK_STREAM)
-        own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        own.bind(address)
-        own.listen(server.cfg.backlog)
-        own.setblocking(False)
-        worker.sockets.append(own)

@@ -3,6 +3,7 @@
 import gc
 import os
 import runpy
+import signal
 import socket
 import subprocess
 import sys
@@ -95,7 +96,7 @@ def test_each_worker_listens_on_its_own_socket_and_a_burst_of_connections_spread
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    connections = []
+    connections: list[socket.socket] = []
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -117,6 +118,22 @@ def test_each_worker_listens_on_its_own_socket_and_a_burst_of_connections_spread
         time.sleep(1.0)
         _, connected = _listening_and_connected(port, workers)
         assert sum(connected.values()) == 32 and min(connected.values()) >= 4, connected
+        for connection in connections:
+            connection.close()
+        # A reload (HUP) replaces the workers, and the new ones bind their own sockets too.
+        server.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        while True:
+            children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+            reloaded = [int(pid) for pid in children if int(pid) not in workers]
+            if len(reloaded) == 2 and len(children) == 2:
+                listening, _ = _listening_and_connected(port, [server.pid, *reloaded])
+                if listening == {server.pid: 0, reloaded[0]: 1, reloaded[1]: 1}:
+                    break
+            assert time.monotonic() < deadline, (children, workers)
+            time.sleep(0.3)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            assert response.status == 200
     finally:
         for connection in connections:
             connection.close()
