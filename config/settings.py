@@ -84,7 +84,7 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
-if DATABASES["default"]["ENGINE"] in ("django.db.backends.postgresql", "core.postgresql"):
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # ASGI serves requests on many threads (core/asgi.py keeps them from one request to the next), so persistent
     # connections (CONN_MAX_AGE) would pile up one per thread; Django's native psycopg pool hands each request a
     # connection and takes it back at its end.

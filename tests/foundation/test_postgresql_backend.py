@@ -18,10 +18,6 @@ def test_the_service_binds_on_the_server_by_default_and_batches_to_the_protocols
     assert connection.ops.bulk_batch_size(fields, range(100_000)) == MAX_BOUND_PARAMETERS // 3
 
 
-def test_client_side_binding_batches_as_djangos_own():
-    options = connection.settings_dict["OPTIONS"]
-    binding = options.pop("server_side_binding")
-    try:
-        assert connection.ops.bulk_batch_size([Message._meta.pk], range(100_000)) == 100_000
-    finally:
-        options["server_side_binding"] = binding
+def test_client_side_binding_batches_as_djangos_own(monkeypatch):
+    monkeypatch.delitem(connection.settings_dict["OPTIONS"], "server_side_binding")
+    assert connection.ops.bulk_batch_size([Message._meta.pk], range(100_000)) == 100_000
