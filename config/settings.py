@@ -216,6 +216,9 @@ REST_KNOX = {
 # Seconds a verified token stays in the shared cache (core/token_cache.py: revoked at once on logout,
 # deactivation and account deletion); 0 turns the cache off. Off by itself with a process-local cache.
 AUTH_TOKEN_CACHE_SECONDS = env.int("AUTH_TOKEN_CACHE_SECONDS", default=60)
+# Entries each process also keeps itself, dropped the moment Redis says they changed (core/tracked_reads.py: a
+# known token then costs no Redis round trip either); 0: every request reads Redis.
+AUTH_TOKEN_LOCAL_ENTRIES = env.int("AUTH_TOKEN_LOCAL_ENTRIES", default=10_000)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Principled API",
     "DESCRIPTION": "Personalised assistant replies aligned to each user's preference principles with Linear Alignment.",

@@ -19,6 +19,10 @@ deferred: it never leaves the database). They are never trusted to be fresh on t
   `AUTH_TOKEN_CACHE_SECONDS` (default 60), the entries' lifetime. The service makes none.
 * A save of only `last_login` (each login) changes nothing authentication reads, so it keeps the entries.
 
+* **Each process keeps the entries it read** (`AUTH_TOKEN_LOCAL_ENTRIES`, core.tracked_reads), so a known token
+  costs no Redis round trip either: Redis reports every change of an entry (a tombstone included) to every
+  process before the writer hears back, and a process applies those reports before it answers from a copy.
+
 `AUTH_TOKEN_CACHE_SECONDS=0` turns the cache off. It is also off unless the cache is shared by every process
 (Redis or memcached; not the embedded mode's LocMemCache, where one process's tombstone would not reach another's
 entries). A cache that cannot be read or written is a miss: the request reads the database, as without the cache;
@@ -29,6 +33,7 @@ lost.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -38,6 +43,8 @@ from django.core.cache import caches
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from knox.models import AuthToken
+
+from core.tracked_reads import TrackedReads
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +59,12 @@ SHARED_BACKENDS = (
     "django.core.cache.backends.memcached.PyLibMCCache",
 )
 UNCACHED_USER_FIELDS = {"password"}
+REDIS_BACKENDS = SHARED_BACKENDS[:3]
+# A process's own copy of an entry (core.tracked_reads) is dropped the moment Redis changes the entry, and kept at
+# most this long in any case (a tracking connection cut without the socket noticing cannot keep one longer).
+LOCAL_COPY_SECONDS = 10.0
+_local_copies_by_configuration: dict[tuple, TrackedReads] = {}
+_local_copies_lock = threading.Lock()
 
 
 def shared() -> bool:
@@ -87,12 +100,39 @@ def _rows(entry: dict[str, Any]):
     return auth_token
 
 
+def _local_copies() -> TrackedReads | None:
+    """This process's copies of the entries (core.tracked_reads), for a cache on one Redis server; else None."""
+    config = settings.CACHES["default"]
+    location = config.get("LOCATION")
+    if settings.AUTH_TOKEN_LOCAL_ENTRIES <= 0 or config["BACKEND"] not in REDIS_BACKENDS:
+        return None
+    if not isinstance(location, str) or "," in location:  # several servers: which one a key lives on varies
+        return None
+    prefix = caches["default"].make_key(KEY_PREFIX)
+    signature = (location, prefix, settings.AUTH_TOKEN_LOCAL_ENTRIES)
+    copies = _local_copies_by_configuration.get(signature)
+    if copies is None:
+        with _local_copies_lock:
+            copies = _local_copies_by_configuration.setdefault(
+                signature,
+                TrackedReads(
+                    location, prefix, max_entries=settings.AUTH_TOKEN_LOCAL_ENTRIES, max_age=LOCAL_COPY_SECONDS
+                ),
+            )
+    return copies
+
+
 def token_cached(digest: str):
     """The token row (with its user) cached for this digest, or None: not cached, tombstoned, or cache off."""
     if not enabled():
         return None
+    cache = caches["default"]
     try:
-        entry = caches["default"].get(_key(digest))
+        copies = _local_copies()
+        if copies is None:
+            entry = cache.get(_key(digest))
+        else:
+            entry = copies.get(cache.make_key(_key(digest)), lambda: cache.get(_key(digest)))
     except Exception:  # the database answers instead, as without the cache
         logger.warning("token cache unreadable; reading the token from the database", exc_info=True)
         return None

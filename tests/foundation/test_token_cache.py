@@ -4,6 +4,9 @@ even for a token that was cached. Real Redis (the test settings' cache), real kn
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -171,3 +174,40 @@ def test_the_commit_tombstones_the_users_tokens_again(alice, alice_client, djang
     for callback in callbacks:
         callback()
     assert all(caches["default"].get(token_cache._key(d)) == token_cache.TOMBSTONE for d in digests)
+
+
+def redis_gets() -> int:
+    """GET commands the Redis server has run so far."""
+    stats = caches["default"].client.get_client().info("commandstats")
+    return stats.get("cmdstat_get", {}).get("calls", 0)
+
+
+def test_a_known_token_costs_no_redis_read_either(alice_client):
+    """Each process keeps the entries it read (core.tracked_reads), dropped when Redis changes them."""
+    assert token_queries(alice_client) == (200, 1)
+    assert token_queries(alice_client) == (200, 0)  # read from Redis, and kept
+    before = redis_gets()
+    for _ in range(5):
+        assert token_queries(alice_client) == (200, 0)
+    assert redis_gets() == before
+
+
+def test_with_no_local_copies_each_request_reads_redis(alice_client, settings):
+    settings.AUTH_TOKEN_LOCAL_ENTRIES = 0
+    assert token_queries(alice_client) == (200, 1)
+    before = redis_gets()
+    for _ in range(5):
+        assert token_queries(alice_client) == (200, 0)
+    assert redis_gets() == before + 5
+
+
+def test_a_revocation_in_another_process_reaches_this_processs_copy(alice, alice_client):
+    """The tombstone is written by another process (as a logout served by another web worker): this process's
+    copy of the entry is gone by the time that process's write returns."""
+    assert token_queries(alice_client) == (200, 1)
+    assert token_queries(alice_client) == (200, 0)
+    digest = AuthToken.objects.get(user=alice).digest
+    assert token_cache.token_cached(digest) is not None
+    script = f"import django; django.setup()\nfrom core import token_cache\ntoken_cache.tokens_forget([{digest!r}])\n"
+    subprocess.run([sys.executable, "-c", script], check=True, env=os.environ.copy(), timeout=60)
+    assert token_cache.token_cached(digest) is None
