@@ -1,11 +1,13 @@
 """The per-user "generation" throttle (rate in REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], counted in the
-default cache: Redis when configured). Only requests that start generation (POST) count."""
+default cache: in Redis, an atomic sorted-set log, core.throttling). Only requests that start generation (POST)
+count."""
 
 from rest_framework.request import Request
-from rest_framework.throttling import ScopedRateThrottle
+
+from core.throttling import ScopedSortedSetRateThrottle
 
 
-class GenerationThrottle(ScopedRateThrottle):
+class GenerationThrottle(ScopedSortedSetRateThrottle):
     def allow_request(self, request: Request, view) -> bool:
         if request.method != "POST":
             return True

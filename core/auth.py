@@ -14,13 +14,13 @@ from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from core.authentication import TokenAuthentication
 from core.exceptions import InvalidCredentials
 from core.openapi import error_responses
 from core.strict_input import JSONParser, StrictCharField, StrictInputSerializer
+from core.throttling import ScopedSortedSetRateThrottle
 
 TAGS = ["auth"]
 
@@ -31,7 +31,7 @@ def token_issue(*, user: AbstractBaseUser) -> str:
     return token
 
 
-class LoginThrottle(ScopedRateThrottle):
+class LoginThrottle(ScopedSortedSetRateThrottle):
     """Counts login attempts per REMOTE_ADDR, the address the server saw (uvicorn's --proxy-headers puts the
     real client there behind a trusted proxy). DRF's default would trust a client-sent X-Forwarded-For, and a
     guesser could then get a fresh allowance with every made-up address."""
