@@ -21,7 +21,8 @@ deferred: it never leaves the database). They are never trusted to be fresh on t
 
 * **Each process keeps the entries it read** (`AUTH_TOKEN_LOCAL_ENTRIES`, core.tracked_reads), so a known token
   costs no Redis round trip either: Redis reports every change of an entry (a tombstone included) to every
-  process before the writer hears back, and a process applies those reports before it answers from a copy.
+  process in the same pass as the writer's reply, and a process applies those reports before it answers from a
+  copy (a copy lives 10 s at most, and none while the reporting connection is down or silent).
 
 `AUTH_TOKEN_CACHE_SECONDS=0` turns the cache off. It is also off unless the cache is shared by every process
 (Redis or memcached; not the embedded mode's LocMemCache, where one process's tombstone would not reach another's

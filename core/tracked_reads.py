@@ -7,17 +7,22 @@ Redis send its name to each tracking process, on that process's own connection (
 answering from its copy, a process reads whatever names are waiting on that connection without blocking (a poll
 of the socket: about 2 us) and drops those values.
 
-Why an acknowledged write is never answered from an old copy: Redis queues the invalidation for the tracking
-connections while it executes the write, and sends them in the same pass of its event loop as the writer's
-reply; on loopback (and on any TCP path, once the writer has heard back and acted on it) the names are in the
-reader's socket before the writer's next step can reach the reader. A value fetched while its key changed is not
-kept: the slot is reserved before the fetch, an invalidation clears the reservation, and the value is stored
-only if its reservation is still there.
+Why an acknowledged write is not answered from an old copy: Redis queues the invalidation for the tracking
+connections while it executes the write and sends them in the same pass of its event loop as the writer's reply,
+so by the time the writer has heard back and acted on it (a logout's response reaching its client, then that
+client's next request reaching another process) the names are in the reader's socket. That is timing, not a
+protocol guarantee: a tracking connection whose output is backed up, or a lost TCP segment on a real network, can
+delay the report past the writer's reply; the window is that delay. A value fetched while its key changed is not
+kept: the slot is reserved before the fetch, an invalidation clears the reservation, and the value is stored only
+if its reservation is still there.
 
-When the tracking connection fails (Redis restarted, a network error), every copy is dropped and reads go to
-Redis until the connection is back (retried at most once a second). A copy is also kept at most `max_age`
-seconds, which bounds how long a connection that died without the socket noticing (a network partition) can
-leave one stale. At most `max_entries` values are kept (the oldest go first).
+A thread of the process drains the connection every `HOUSEKEEPING_SECONDS` while no request does, so Redis never
+buffers an idle process's reports, and sends a PING when nothing was heard for `HEARTBEAT_SECONDS`: a connection
+that leaves it unanswered for `PONG_DEADLINE_SECONDS` is given up, as one that fails (a NAT's idle timeout or a
+partition closes nothing the socket would notice). When the tracking connection is given up (Redis restarted, a
+network error, silence), every copy is dropped and reads go to Redis until it is back (retried at most once a
+second); a partly received message waits at most `READ_TIMEOUT_SECONDS`. A copy is also kept at most `max_age`
+seconds, and at most `max_entries` values are kept (the oldest go first).
 
 One tracker per process (a forked child makes its own); thread-safe.
 """
@@ -38,6 +43,15 @@ logger = logging.getLogger(__name__)
 
 INVALIDATION_CHANNEL = "__redis__:invalidate"
 RECONNECT_INTERVAL_SECONDS = 1.0
+# With nothing heard on the tracking connection for this long a PING is sent; unanswered for PONG_DEADLINE_SECONDS
+# more, the connection counts as dead (a NAT's idle timeout or a partition closes nothing the socket would see).
+HEARTBEAT_SECONDS = 1.0
+PONG_DEADLINE_SECONDS = 1.0
+# How often a thread of the process drains the connection while no request does (so Redis never buffers an idle
+# process's invalidations, and the heartbeat runs).
+HOUSEKEEPING_SECONDS = 0.5
+# A partly received message waits at most this long (under the lock) before the connection is given up.
+READ_TIMEOUT_SECONDS = 0.25
 
 
 class _Reservation:
@@ -52,6 +66,9 @@ class TrackedReads:
         self._pid = 0
         self._connection: Connection | None = None
         self._next_attempt = 0.0
+        self._last_heard = 0.0
+        self._ping_sent_at: float | None = None
+        self._closed = False
         self._values: OrderedDict[str, tuple[float, Any]] = OrderedDict()
 
     def get(self, key: str, fetch: Callable[[], Any]) -> Any:
@@ -87,25 +104,51 @@ class TrackedReads:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._drop_connection()
 
     # Under the lock:
 
     def _synced(self) -> bool:
-        """Whether the copies are current: the tracker is connected and every waiting invalidation applied."""
-        if self._pid != os.getpid():  # a forked child: the parent's socket and copies are not its own
+        """Whether the copies are current: the tracker is connected, alive, and every waiting invalidation
+        applied."""
+        if self._pid != os.getpid():  # a forked child: the parent's socket, thread and copies are not its own
             self._pid, self._connection, self._next_attempt = os.getpid(), None, 0.0
             self._values.clear()
-        if self._connection is None and not self._connect():
+            threading.Thread(target=self._housekeep, args=(self._pid,), daemon=True, name="tracked-reads").start()
+        if self._closed or (self._connection is None and not self._connect()):
             return False
         try:
             while self._connection.can_read(timeout=0):
                 self._apply(self._connection.read_response())
+                self._last_heard = time.monotonic()
+            return self._alive()
         except Exception:
             logger.warning("the invalidation connection failed; reading from Redis until it is back", exc_info=True)
             self._drop_connection()
             return False
+
+    def _alive(self) -> bool:
+        now = time.monotonic()
+        if self._ping_sent_at is not None and self._last_heard >= self._ping_sent_at:
+            self._ping_sent_at = None  # answered
+        if self._ping_sent_at is not None and now - self._ping_sent_at > PONG_DEADLINE_SECONDS:
+            logger.warning("the invalidation connection stopped answering; reading from Redis until it is back")
+            self._drop_connection()
+            return False
+        if self._ping_sent_at is None and now - self._last_heard > HEARTBEAT_SECONDS:
+            self._connection.send_command("PING")
+            self._ping_sent_at = now
         return True
+
+    def _housekeep(self, pid: int) -> None:
+        while True:
+            time.sleep(HOUSEKEEPING_SECONDS)
+            with self._lock:
+                if self._closed or self._pid != pid:
+                    return
+                if self._connection is not None:
+                    self._synced()
 
     def _apply(self, message: Any) -> None:
         if not (isinstance(message, list) and len(message) == 3 and message[0] == b"message"):
@@ -124,8 +167,11 @@ class TrackedReads:
         self._next_attempt = now + RECONNECT_INTERVAL_SECONDS
         kwargs = parse_url(self.url)
         connection_class = kwargs.pop("connection_class", Connection)  # a unix socket's, or TLS's
-        # named after what it tracks, for CLIENT LIST
-        connection = connection_class(**kwargs, protocol=2, client_name=f"tracking:{self.prefix}")
+        connection = connection_class(
+            **{**kwargs, "socket_timeout": READ_TIMEOUT_SECONDS},
+            protocol=2,
+            client_name=f"tracking:{self.prefix}",  # named after what it tracks, for CLIENT LIST
+        )
         try:
             connection.connect()
             connection.send_command("CLIENT", "ID")
@@ -140,6 +186,7 @@ class TrackedReads:
             return False
         self._values.clear()  # nothing kept from before is known to be current
         self._connection = connection
+        self._last_heard, self._ping_sent_at = time.monotonic(), None
         return True
 
     def _drop_connection(self) -> None:

@@ -3,6 +3,8 @@ key changed, by any client and in any way, and never kept from a fetch that race
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 import uuid
 
@@ -11,7 +13,7 @@ import redis
 from django.conf import settings
 from redis.connection import parse_url
 
-from core.tracked_reads import TrackedReads
+from core.tracked_reads import HEARTBEAT_SECONDS, HOUSEKEEPING_SECONDS, PONG_DEADLINE_SECONDS, TrackedReads
 
 # A database of its own: one test flushes it.
 DB = 11
@@ -69,7 +71,7 @@ def test_a_value_read_once_is_answered_from_the_copy(reads, store, prefix):
         lambda store, key: store.set(key, b"two", nx=False, xx=True, keepttl=True),
         lambda store, key: store.pexpire(key, 1),
     ],
-    ids=["written", "deleted", "overwritten", "expired"],
+    ids=["written", "deleted", "overwritten", "expiry-set"],
 )
 def test_any_change_by_another_client_drops_the_copy_at_once(reads, store, prefix, change):
     key = prefix + "a"
@@ -77,9 +79,20 @@ def test_any_change_by_another_client_drops_the_copy_at_once(reads, store, prefi
     fetch = Fetches(store, key)
     assert reads.get(key, fetch) == b"one"
     change(store, key)
-    time.sleep(0.01)  # an expiry's own deletion (the others are acknowledged before this line)
     assert reads.get(key, fetch) == store.get(key)
     assert fetch.count == 2
+
+
+def test_a_lapsed_time_to_live_drops_the_copy(reads, store, prefix):
+    key = prefix + "a"
+    store.set(key, b"one", px=50)
+    fetch = Fetches(store, key)
+    assert reads.get(key, fetch) == b"one"
+    deadline = time.monotonic() + 5
+    while store.exists(key) and time.monotonic() < deadline:  # Redis's own expiry cycle deletes it
+        time.sleep(0.05)
+    time.sleep(0.05)
+    assert reads.get(key, fetch) is None and fetch.count == 2
 
 
 def test_a_flush_drops_every_copy(reads, store, prefix):
@@ -180,3 +193,74 @@ def test_with_redis_unreachable_every_read_is_fetched(prefix):
     assert reads.get(prefix + "a", lambda: next(values)) == b"one"
     assert reads.get(prefix + "a", lambda: next(values)) == b"two"
     assert reads.kept() == 0
+    reads.close()
+
+
+def test_an_idle_process_drains_its_invalidations(reads, store, prefix):
+    """No request needs to come for the reports to be read: Redis never buffers them for an idle process."""
+    key = prefix + "a"
+    store.set(key, b"one")
+    reads.get(key, Fetches(store, key))
+    for n in range(200):
+        store.set(key, n)
+    time.sleep(HOUSEKEEPING_SECONDS * 3)
+    assert reads.kept() == 0  # dropped without a get()
+    tracker = next(client for client in store.client_list() if client["name"] == f"tracking:{prefix}")
+    assert int(tracker["omem"]) == 0
+
+
+class FreezableProxy:
+    """A TCP relay to Redis that can stop relaying without closing anything, as a partition does."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.frozen = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._relay, args=(source, sink), daemon=True).start()
+
+    def _relay(self, source, sink) -> None:
+        while True:
+            try:
+                data = source.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            while self.frozen.is_set():
+                time.sleep(0.01)
+            try:
+                sink.sendall(data)
+            except OSError:  # the other side went away
+                return
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_tracking_connection_that_goes_silent_is_given_up(url, store, prefix):
+    server = parse_url(url)
+    proxy = FreezableProxy(server.get("host", "127.0.0.1"), server.get("port", 6379))
+    reads = TrackedReads(f"redis://127.0.0.1:{proxy.port}/{DB}", prefix, max_entries=100, max_age=60)
+    key = prefix + "a"
+    store.set(key, b"one")
+    fetch = Fetches(store, key)
+    reads.get(key, fetch)
+    assert reads.get(key, fetch) == b"one" and fetch.count == 1
+    proxy.frozen.set()
+    store.set(key, b"two")  # its report never arrives
+    time.sleep(HEARTBEAT_SECONDS + PONG_DEADLINE_SECONDS + 3 * HOUSEKEEPING_SECONDS)
+    assert reads.get(key, fetch) == b"two" and fetch.count == 2
+    proxy.frozen.clear()
+    reads.close()
+    proxy.close()
