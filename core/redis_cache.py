@@ -23,6 +23,9 @@ from typing import Any
 
 from django_redis.cache import RedisCache as DjangoRedisCache
 
+# The cache backends that are django-redis (this one included): their `client.get_client()` is a redis-py client.
+DJANGO_REDIS_BACKENDS = ("core.redis_cache.RedisCache", "django_redis.cache.RedisCache")
+
 
 class RedisCache(DjangoRedisCache):
     _shared_clients: dict[str, Any] = {}  # process-global: configuration -> client

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.cache import caches
 from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
 
-REDIS_BACKENDS = ("core.redis_cache.RedisCache", "django_redis.cache.RedisCache")
+from core.redis_cache import DJANGO_REDIS_BACKENDS
 
 # KEYS[1]: the log. ARGV: now, now - duration (both as Python wrote them: no float goes through Lua's
 # formatting), duration in whole seconds, num_requests, this request's member.
@@ -42,7 +42,7 @@ _script = None  # the registered script (its digest); each call names the client
 
 def _redis_client():
     """The default cache's raw redis-py client when it is django-redis (ours included), else None."""
-    if settings.CACHES["default"]["BACKEND"] not in REDIS_BACKENDS:
+    if settings.CACHES["default"]["BACKEND"] not in DJANGO_REDIS_BACKENDS:
         return None
     return caches["default"].client.get_client(write=True)
 

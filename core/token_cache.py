@@ -45,6 +45,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from knox.models import AuthToken
 
+from core.redis_cache import DJANGO_REDIS_BACKENDS
 from core.tracked_reads import TrackedReads
 
 logger = logging.getLogger(__name__)
@@ -52,17 +53,15 @@ logger = logging.getLogger(__name__)
 TOMBSTONE = "revoked"
 TOMBSTONE_SECONDS = 30
 KEY_PREFIX = "auth-token:"
+REDIS_BACKENDS = (*DJANGO_REDIS_BACKENDS, "django.core.cache.backends.redis.RedisCache")
 SHARED_BACKENDS = (
-    "core.redis_cache.RedisCache",
-    "django_redis.cache.RedisCache",
-    "django.core.cache.backends.redis.RedisCache",
+    *REDIS_BACKENDS,
     "django.core.cache.backends.memcached.PyMemcacheCache",
     "django.core.cache.backends.memcached.PyLibMCCache",
 )
 UNCACHED_USER_FIELDS = {"password"}
-REDIS_BACKENDS = SHARED_BACKENDS[:3]
-# A process's own copy of an entry (core.tracked_reads) is dropped the moment Redis changes the entry, and kept at
-# most this long in any case (a tracking connection cut without the socket noticing cannot keep one longer).
+# A process's own copy of an entry (core.tracked_reads) is dropped the moment Redis reports a change of the entry,
+# and kept at most this long in any case.
 LOCAL_COPY_SECONDS = 10.0
 _local_copies_by_configuration: dict[tuple, TrackedReads] = {}
 _local_copies_lock = threading.Lock()

@@ -112,7 +112,7 @@ class TrackedReads:
     def _synced(self) -> bool:
         """Whether the copies are current: the tracker is connected, alive, and every waiting invalidation
         applied."""
-        if self._pid != os.getpid():  # a forked child: the parent's socket, thread and copies are not its own
+        if self._pid != os.getpid():  # first use, or a forked child (the parent's socket and copies are not its own)
             self._pid, self._connection, self._next_attempt = os.getpid(), None, 0.0
             self._values.clear()
             threading.Thread(target=self._housekeep, args=(self._pid,), daemon=True, name="tracked-reads").start()
