@@ -25,12 +25,13 @@ from assistant import selectors, services
 from assistant.generation_contract import ENGINE_BOUNDS
 from assistant.models import Conversation, GenerationJob, Message
 from assistant.renderers import EventStreamRenderer
-from assistant.serializers import ConversationSerializer, JobSerializer, MessageSerializer
+from assistant.serializers import ConversationSerializer, JobSerializer, MessageSerializer, job_output
 from assistant.streaming import job_event_stream
 from assistant.throttles import GenerationThrottle
 from core.db import connection_release
 from core.exceptions import ApplicationError, ResourceNotFound
 from core.openapi import ErrorSerializer, error_responses
+from core.row_memo import RowMemo
 from core.strict_input import (
     StrictBooleanField,
     StrictCharField,
@@ -131,7 +132,7 @@ class GenerationSettingsSerializer(StrictInputSerializer):
     do_sample = StrictBooleanField(required=False)
     seed = StrictIntegerField(required=False, **ENGINE_BOUNDS["seed"])
     stop = serializers.ListField(child=StrictCharField(max_length=100), required=False, max_length=8)
-    repetition_penalty = StrictFloatField(required=False)
+    repetition_penalty = StrictFloatField(required=False, **ENGINE_BOUNDS["repetition_penalty"])
     no_repeat_ngram_size = StrictIntegerField(required=False, min_value=0)
     # The repetition guard (docs/engine.md): OpenAI's presence/frequency penalties and DRY (on by default).
     presence_penalty = StrictFloatField(required=False, **GUARD_BOUNDS["presence_penalty"])
@@ -280,6 +281,11 @@ class JobListApi(generics.ListAPIView):
         return selectors.job_list(user=self.request.user)
 
 
+# What a job poll answers, made once per distinct row a process reads (core.row_memo): a client polls the same row
+# until the job moves. Rows with more text than this are not kept, so the memo holds a few MB at most.
+POLLED_JOBS: RowMemo[dict] = RowMemo(max_entries=512, max_row_text=8192)
+
+
 class JobDetailApi(APIView):
     @extend_schema(
         operation_id="jobs_retrieve",
@@ -287,13 +293,16 @@ class JobDetailApi(APIView):
         responses={200: JobSerializer, **error_responses(400, 401, 404)},
     )
     def get(self, request: Request, job_id) -> Response:
-        job = selectors.job_get(user=request.user, job_id=job_id)
-        if job is None:
+        shown = selectors.job_shown(user=request.user, job_id=job_id, show=job_output, memo=POLLED_JOBS)
+        if shown is None:
             raise ResourceNotFound("Job not found.")
         wait = wait_seconds_from(request)
-        if wait > 0 and not job.is_finished:
-            job = selectors.job_wait(job=job, timeout=wait)
-        return Response(JobSerializer(job).data)
+        if wait > 0 and shown["status"] not in GenerationJob.FINISHED_STATUSES:
+            job = selectors.job_get(user=request.user, job_id=job_id)
+            if job is None:  # deleted meanwhile
+                raise ResourceNotFound("Job not found.")
+            return Response(JobSerializer(selectors.job_wait(job=job, timeout=wait)).data)
+        return Response(shown)
 
 
 class JobCancelApi(APIView):

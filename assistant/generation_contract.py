@@ -31,6 +31,7 @@ ENGINE_BOUNDS: dict[str, dict[str, float | bool]] = {
     "temperature": {"min_value": MIN_TEMPERATURE},
     "top_p": {"min_value": 0, "max_value": 1, "exclusive_minimum": True},
     "seed": {"min_value": 0, "max_value": MAX_SEED},
+    "repetition_penalty": {"min_value": 0, "exclusive_minimum": True},
 }
 
 

@@ -1,6 +1,8 @@
 """Reads of the chat domain, always scoped to one owner: another user's objects simply do not exist."""
 
 import time
+from collections.abc import Callable
+from typing import TypeVar
 from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -10,7 +12,10 @@ from assistant import events
 from assistant.models import Conversation, GenerationJob, Message
 from core.compiled_queries import CompiledLookup
 from core.db import connection_release
+from core.row_memo import RowMemo
 from core.running_requests import slot_given_up
+
+T = TypeVar("T")
 
 
 def _one_or_none(queryset: QuerySet):
@@ -39,6 +44,29 @@ def job_list(*, user: AbstractBaseUser) -> QuerySet[GenerationJob]:
 _job_of_owner = CompiledLookup(
     lambda owner_id, job_id: (
         GenerationJob.objects.select_related("reply").filter(owner_id=owner_id, pk=job_id).order_by()[:1]
+    ),
+    owner_id=int,
+    job_id=UUID,
+)
+# The worker's own bookkeeping of a job, which no representation of it shows: a poll does not read it (the input
+# messages hold the conversation's history, and the heartbeat changes every few seconds while a job runs).
+JOB_COLUMNS_NOT_SHOWN = (
+    "owner",
+    "input_messages",
+    "steering_arm",
+    "claim_token",
+    "idempotency_key",
+    "request_fingerprint",
+    "callback_attempts",
+    "enqueued_at",
+    "heartbeat_at",
+)
+_shown_job_of_owner = CompiledLookup(
+    lambda owner_id, job_id: (
+        GenerationJob.objects.select_related("reply")
+        .defer(*JOB_COLUMNS_NOT_SHOWN)
+        .filter(owner_id=owner_id, pk=job_id)
+        .order_by()[:1]
     ),
     owner_id=int,
     job_id=UUID,
@@ -81,6 +109,15 @@ def conversation_history(*, conversation_id: UUID) -> list[tuple[str, str, int]]
 
 def job_get(*, user: AbstractBaseUser, job_id: UUID) -> GenerationJob | None:
     return _job_of_owner.first(owner_id=user.pk, job_id=job_id)
+
+
+def job_shown(
+    *, user: AbstractBaseUser, job_id: UUID, show: Callable[[GenerationJob], T], memo: RowMemo[T]
+) -> T | None:
+    """`show(job)` for the user's job (None: no such job of theirs), the columns in JOB_COLUMNS_NOT_SHOWN left
+    unread. The row is read every time; `show` runs again only when the row changed since this process last read
+    it (`memo`, core.row_memo: `show` depends on the row alone, and what it returns is shared)."""
+    return _shown_job_of_owner.first_derived(show, memo, owner_id=user.pk, job_id=job_id)
 
 
 def job_get_any(*, job_id: UUID) -> GenerationJob | None:

@@ -144,6 +144,11 @@ class JobSerializer(ModelFieldsOnceSerializer):
         return data
 
 
+def job_output(job: GenerationJob) -> dict:
+    """A job's representation as a plain dict (what a job poll answers)."""
+    return dict(JobSerializer(job).data)
+
+
 class CallbackSecretSerializer(ModelFieldsOnceSerializer):
     class Meta:
         model = CallbackSigningSecret

@@ -29,7 +29,10 @@ from django.db import connections
 from django.db.models import QuerySet
 from django.db.models.query import ModelIterable, ValuesListIterable, get_related_populators
 
+from core.row_memo import MISSING, RowMemo
+
 T = TypeVar("T")  # a model instance, or a tuple of values_list()
+D = TypeVar("D")  # what a caller derives from one
 C = TypeVar("C")  # a compiled statement: its sql, params and slots (marker name -> position in params)
 
 
@@ -196,6 +199,32 @@ class CompiledLookup(CompiledOnce[_Compiled], Generic[T]):
         """The first row (an instance or a tuple), or None (build a queryset of at most one row: `[:1]`)."""
         found = self.all(using=using, **values)
         return found[0] if found else None
+
+    def first_derived(
+        self, derive: Callable[[T], D], memo: RowMemo[D], *, using: str = "default", **values: Any
+    ) -> D | None:
+        """`derive(first row)`, or None where there is no row: the query runs every time, and where it returns
+        the very row it returned last for these values, what was derived from it then is given again (`memo`,
+        core.row_memo: `derive` must depend on the row alone, and its result is shared). Where the lookup takes
+        the queryset's path, `derive` runs every time."""
+        compiled = self._compiled_for(using, values)
+        if compiled is None:
+            found = self.all(using=using, **values)
+            return derive(found[0]) if found else None
+        connection = connections[using]
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, self._params(compiled, values))
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        key = (using, *(values[name] for name in self._parameters))
+        derived = memo.get(key, row)
+        if derived is MISSING:
+            converted = self._converted(compiled, [row], connection)
+            found = converted if compiled.rows is None else self._instances(compiled.rows, converted, using)
+            derived = derive(found[0])
+            memo.put(key, row, derived)
+        return derived
 
     def _compile(self, using: str) -> _Compiled | None:
         compiled = self._compiled_twice(using)
