@@ -1,11 +1,14 @@
 """Conversation, message and job endpoints: one thin view per action; the work is in services/selectors."""
 
+import json
 import re
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.http import StreamingHttpResponse
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -25,7 +28,7 @@ from assistant import selectors, services
 from assistant.generation_contract import ENGINE_BOUNDS
 from assistant.models import Conversation, GenerationJob, Message
 from assistant.renderers import EventStreamRenderer
-from assistant.serializers import ConversationSerializer, JobSerializer, MessageSerializer, job_output
+from assistant.serializers import ConversationSerializer, JobSerializer, MessageSerializer, job_output_json
 from assistant.streaming import job_event_stream
 from assistant.throttles import GenerationThrottle
 from core.db import connection_release
@@ -281,9 +284,17 @@ class JobListApi(generics.ListAPIView):
         return selectors.job_list(user=self.request.user)
 
 
-# What a job poll answers, made once per distinct row a process reads (core.row_memo): a client polls the same row
-# until the job moves. Rows with more text than this are not kept, so the memo holds a few MB at most.
-POLLED_JOBS: RowMemo[dict] = RowMemo(max_entries=512, max_row_text=8192)
+# What a job poll answers, as JSON text made once per distinct row a process reads under one active timezone
+# (core.row_memo): a client polls the same row until the job moves. An entry's row and text together hold at most
+# 8,192 characters (larger ones are not kept), so the memo holds at most about 2 million characters.
+POLLED_JOBS: RowMemo[str] = RowMemo(max_entries=256, max_text=8192)
+
+
+def _settings_changed(**kwargs) -> None:
+    POLLED_JOBS.clear()  # a representation may read settings (DRF's formats, TIME_ZONE): tests override them
+
+
+setting_changed.connect(_settings_changed, dispatch_uid="polled-jobs-settings-changed")
 
 
 class JobDetailApi(APIView):
@@ -293,9 +304,16 @@ class JobDetailApi(APIView):
         responses={200: JobSerializer, **error_responses(400, 401, 404)},
     )
     def get(self, request: Request, job_id) -> Response:
-        shown = selectors.job_shown(user=request.user, job_id=job_id, show=job_output, memo=POLLED_JOBS)
-        if shown is None:
+        shown_json = selectors.job_shown(
+            user=request.user,
+            job_id=job_id,
+            show=job_output_json,
+            memo=POLLED_JOBS,
+            context=timezone.get_current_timezone_name(),  # DRF writes datetimes in the active timezone
+        )
+        if shown_json is None:
             raise ResourceNotFound("Job not found.")
+        shown = json.loads(shown_json)  # a fresh object for each response
         wait = wait_seconds_from(request)
         if wait > 0 and shown["status"] not in GenerationJob.FINISHED_STATUSES:
             job = selectors.job_get(user=request.user, job_id=job_id)

@@ -1,7 +1,7 @@
 """Reads of the chat domain, always scoped to one owner: another user's objects simply do not exist."""
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import TypeVar
 from uuid import UUID
 
@@ -112,12 +112,18 @@ def job_get(*, user: AbstractBaseUser, job_id: UUID) -> GenerationJob | None:
 
 
 def job_shown(
-    *, user: AbstractBaseUser, job_id: UUID, show: Callable[[GenerationJob], T], memo: RowMemo[T]
+    *,
+    user: AbstractBaseUser,
+    job_id: UUID,
+    show: Callable[[GenerationJob], T],
+    memo: RowMemo[T],
+    context: Hashable = None,
 ) -> T | None:
     """`show(job)` for the user's job (None: no such job of theirs), the columns in JOB_COLUMNS_NOT_SHOWN left
     unread. The row is read every time; `show` runs again only when the row changed since this process last read
-    it (`memo`, core.row_memo: `show` depends on the row alone, and what it returns is shared)."""
-    return _shown_job_of_owner.first_derived(show, memo, owner_id=user.pk, job_id=job_id)
+    it under this `context` (`memo`, core.row_memo: `show` depends on the row and `context` alone, and what it
+    returns is shared)."""
+    return _shown_job_of_owner.first_derived(show, memo, context=context, owner_id=user.pk, job_id=job_id)
 
 
 def job_get_any(*, job_id: UUID) -> GenerationJob | None:

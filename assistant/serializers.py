@@ -1,10 +1,12 @@
 """Output representations shared by several endpoints, the SSE final event and callbacks."""
 
 import copy
+import json
 from functools import cached_property
 from typing import Any
 
 from rest_framework import serializers
+from rest_framework.utils import encoders
 from rest_framework.utils.serializer_helpers import BindingDict
 
 from assistant.models import CallbackSigningSecret, Conversation, GenerationJob, Message
@@ -144,9 +146,10 @@ class JobSerializer(ModelFieldsOnceSerializer):
         return data
 
 
-def job_output(job: GenerationJob) -> dict:
-    """A job's representation as a plain dict (what a job poll answers)."""
-    return dict(JobSerializer(job).data)
+def job_output_json(job: GenerationJob) -> str:
+    """A job's representation as JSON text, encoded as DRF's JSON renderer encodes (UUIDs, datetimes): text cannot
+    be changed by whoever reads it, so it can be shared, and its size is its length."""
+    return json.dumps(JobSerializer(job).data, cls=encoders.JSONEncoder, ensure_ascii=False, allow_nan=True)
 
 
 class CallbackSecretSerializer(ModelFieldsOnceSerializer):

@@ -21,7 +21,7 @@ text column (CharField, TextField; not an IP address, which is normalised, or a 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -201,12 +201,18 @@ class CompiledLookup(CompiledOnce[_Compiled], Generic[T]):
         return found[0] if found else None
 
     def first_derived(
-        self, derive: Callable[[T], D], memo: RowMemo[D], *, using: str = "default", **values: Any
+        self,
+        derive: Callable[[T], D],
+        memo: RowMemo[D],
+        *,
+        context: Hashable = None,
+        using: str = "default",
+        **values: Any,
     ) -> D | None:
         """`derive(first row)`, or None where there is no row: the query runs every time, and where it returns
-        the very row it returned last for these values, what was derived from it then is given again (`memo`,
-        core.row_memo: `derive` must depend on the row alone, and its result is shared). Where the lookup takes
-        the queryset's path, `derive` runs every time."""
+        the very row it returned last for these values and this `context`, what was derived from it then is
+        given again (`memo`, core.row_memo: `derive` depends on the row and `context` alone, and its result is
+        shared). Where the lookup takes the queryset's path, `derive` runs every time."""
         compiled = self._compiled_for(using, values)
         if compiled is None:
             found = self.all(using=using, **values)
@@ -217,7 +223,7 @@ class CompiledLookup(CompiledOnce[_Compiled], Generic[T]):
             row = cursor.fetchone()
         if row is None:
             return None
-        key = (using, *(values[name] for name in self._parameters))
+        key = (using, context, *(values[name] for name in self._parameters))
         derived = memo.get(key, row)
         if derived is MISSING:
             converted = self._converted(compiled, [row], connection)

@@ -8,13 +8,15 @@ The query still runs on every request; only when it returns the identical row is
 Nothing is served that the database did not just return: a row that changed in any column is derived afresh.
 
 "Identical" is stricter than `==` where `==` would join values that a derivation can tell apart: values of
-different types, floats by their bits (`0.0 == -0.0`), datetimes by their UTC offset too, and anything outside the
-plain column types by its `repr` (`Decimal("1.0") == Decimal("1.00")`).
+different types, floats by their bits (`0.0 == -0.0`), anything outside the plain column types by its `repr`
+(`Decimal("1.0") == Decimal("1.00")`); datetimes are compared by their UTC offset as well as their instant (more
+than a derivation needs, and never less).
 
-The derivation must depend on the row alone (not on the request, the clock or the active timezone), and its result
-is shared by every caller that reads the same row: callers must not change it. Each process keeps at most
-`max_entries` rows (the first kept is the first let go), and none whose text columns hold more than
-`max_row_text` characters, so a few large rows cannot hold much memory.
+The derivation must depend on the row and the key alone: whatever else it reads (an active timezone, say) belongs
+in the key. What it returns is shared by every caller that reads the same row, so it should be immutable (the job
+poll keeps JSON text). Each process keeps at most `max_entries` rows (the first kept is the first let go), and none
+whose text (the row's text columns, and the derived value when it is text) exceeds `max_text` characters, so the
+memo holds at most about `max_entries * max_text` characters of text.
 """
 
 from __future__ import annotations
@@ -52,16 +54,16 @@ def same_row(a: tuple, b: tuple) -> bool:
     return a == b and all(map(same_value, a, b))
 
 
-def row_text_size(row: tuple) -> int:
-    return sum(len(value) for value in row if type(value) is str or type(value) is bytes)
+def text_size(values) -> int:
+    return sum(len(value) for value in values if type(value) is str or type(value) is bytes)
 
 
 class RowMemo(Generic[D]):
     """For each key (a lookup's values), the last row read and what was derived from it."""
 
-    def __init__(self, *, max_entries: int = 256, max_row_text: int = 16_384) -> None:
+    def __init__(self, *, max_entries: int = 256, max_text: int = 16_384) -> None:
         self.max_entries = max_entries
-        self.max_row_text = max_row_text
+        self.max_text = max_text
         self._entries: dict[Hashable, tuple[tuple, D]] = {}
         self._lock = threading.Lock()
 
@@ -74,7 +76,7 @@ class RowMemo(Generic[D]):
         return entry[1]
 
     def put(self, key: Hashable, row: tuple, derived: D) -> None:
-        if self.max_entries <= 0 or row_text_size(row) > self.max_row_text:
+        if self.max_entries <= 0 or text_size((*row, derived)) > self.max_text:
             return
         with self._lock:
             self._entries.pop(key, None)
