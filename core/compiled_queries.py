@@ -188,12 +188,7 @@ class CompiledLookup(CompiledOnce[_Compiled], Generic[T]):
         compiled = self._compiled_for(using, values)
         if compiled is None:
             return list(self._build(**values).using(using))
-        connection = connections[using]
-        with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, self._params(compiled, values))
-            rows = cursor.fetchall()
-        rows = self._converted(compiled, rows, connection)
-        return rows if compiled.rows is None else self._instances(compiled.rows, rows, using)
+        return self._results(compiled, self._raw_rows(compiled, values, using), using)
 
     def first(self, *, using: str = "default", **values: Any) -> T | None:
         """The first row (an instance or a tuple), or None (build a queryset of at most one row: `[:1]`)."""
@@ -217,20 +212,26 @@ class CompiledLookup(CompiledOnce[_Compiled], Generic[T]):
         if compiled is None:
             found = self.all(using=using, **values)
             return derive(found[0]) if found else None
-        connection = connections[using]
-        with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, self._params(compiled, values))
-            row = cursor.fetchone()
-        if row is None:
+        rows = self._raw_rows(compiled, values, using)
+        if not rows:
             return None
         key = (using, context, *(values[name] for name in self._parameters))
-        derived = memo.get(key, row)
+        derived = memo.get(key, rows[0])
         if derived is MISSING:
-            converted = self._converted(compiled, [row], connection)
-            found = converted if compiled.rows is None else self._instances(compiled.rows, converted, using)
-            derived = derive(found[0])
-            memo.put(key, row, derived)
+            derived = derive(self._results(compiled, rows[:1], using)[0])
+            memo.put(key, rows[0], derived)
         return derived
+
+    def _raw_rows(self, compiled: _Compiled, values: dict[str, Any], using: str) -> list[tuple]:
+        """The rows as the database driver returns them, before any converter."""
+        with connections[using].cursor() as cursor:
+            cursor.execute(compiled.sql, self._params(compiled, values))
+            return cursor.fetchall()
+
+    def _results(self, compiled: _Compiled, rows: list[tuple], using: str) -> list:
+        """Raw rows converted, then made into instances (or left tuples, for a values_list())."""
+        rows = self._converted(compiled, rows, connections[using])
+        return rows if compiled.rows is None else self._instances(compiled.rows, rows, using)
 
     def _compile(self, using: str) -> _Compiled | None:
         compiled = self._compiled_twice(using)

@@ -31,7 +31,7 @@ D = TypeVar("D")
 
 MISSING: Any = object()
 # Types whose equal values (of the same type) are the same value for any derivation.
-_EXACT_BY_EQUALITY = frozenset({str, int, bool, bytes, uuid.UUID, type(None)})
+_EXACT_BY_EQUALITY = frozenset({str, int, bool, bytes, uuid.UUID, date, type(None)})
 
 
 def same_value(a: Any, b: Any) -> bool:
@@ -44,8 +44,6 @@ def same_value(a: Any, b: Any) -> bool:
         return a.hex() == b.hex()
     if kind in (datetime, time):
         return a == b and a.utcoffset() == b.utcoffset()
-    if kind is date:
-        return a == b
     return repr(a) == repr(b)
 
 
