@@ -34,6 +34,7 @@ from assistant.throttles import GenerationThrottle
 from core.db import connection_release
 from core.exceptions import ApplicationError, ResourceNotFound
 from core.openapi import ErrorSerializer, error_responses
+from core.rendered_json import rendered_json_response
 from core.row_memo import RowMemo
 from core.strict_input import (
     StrictBooleanField,
@@ -287,7 +288,7 @@ class JobListApi(generics.ListAPIView):
 # What a job poll answers, as JSON text made once per distinct row a process reads under one active timezone
 # (core.row_memo): a client polls the same row until the job moves. An entry's row and text together hold at most
 # 8,192 characters (larger ones are not kept), so the memo holds at most about 2 million characters.
-POLLED_JOBS: RowMemo[str] = RowMemo(max_entries=256, max_text=8192)
+POLLED_JOBS: RowMemo[bytes] = RowMemo(max_entries=256, max_text=8192)
 
 
 def _settings_changed(**kwargs) -> None:
@@ -313,14 +314,13 @@ class JobDetailApi(APIView):
         )
         if shown_json is None:
             raise ResourceNotFound("Job not found.")
-        shown = json.loads(shown_json)  # a fresh object for each response
         wait = wait_seconds_from(request)
-        if wait > 0 and shown["status"] not in GenerationJob.FINISHED_STATUSES:
+        if wait > 0 and json.loads(shown_json)["status"] not in GenerationJob.FINISHED_STATUSES:
             job = selectors.job_get(user=request.user, job_id=job_id)
             if job is None:  # deleted meanwhile
                 raise ResourceNotFound("Job not found.")
             return Response(JobSerializer(selectors.job_wait(job=job, timeout=wait)).data)
-        return Response(shown)
+        return rendered_json_response(request, shown_json)
 
 
 class JobCancelApi(APIView):

@@ -1,15 +1,14 @@
 """Output representations shared by several endpoints, the SSE final event and callbacks."""
 
 import copy
-import json
 from functools import cached_property
 from typing import Any
 
 from rest_framework import serializers
-from rest_framework.utils import encoders
 from rest_framework.utils.serializer_helpers import BindingDict
 
 from assistant.models import CallbackSigningSecret, Conversation, GenerationJob, Message
+from core.rendered_json import render_json
 from core.representation import CompiledRepresentation
 
 
@@ -146,10 +145,10 @@ class JobSerializer(ModelFieldsOnceSerializer):
         return data
 
 
-def job_output_json(job: GenerationJob) -> str:
-    """A job's representation as JSON text, encoded as DRF's JSON renderer encodes (UUIDs, datetimes): text cannot
-    be changed by whoever reads it, so it can be shared, and its size is its length."""
-    return json.dumps(JobSerializer(job).data, cls=encoders.JSONEncoder, ensure_ascii=False, allow_nan=True)
+def job_output_json(job: GenerationJob) -> bytes:
+    """A job's representation as the bytes DRF's JSON renderer writes for it (core.rendered_json): bytes cannot be
+    changed by whoever reads them, so they can be shared, and their size is their length."""
+    return render_json(JobSerializer(job).data)
 
 
 class CallbackSecretSerializer(ModelFieldsOnceSerializer):

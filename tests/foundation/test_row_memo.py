@@ -88,7 +88,7 @@ class CountingShow:
     def __init__(self) -> None:
         self.calls = 0
 
-    def __call__(self, job: GenerationJob) -> str:
+    def __call__(self, job: GenerationJob) -> bytes:
         self.calls += 1
         return job_output_json(job)
 
@@ -200,12 +200,30 @@ def test_a_poll_answers_each_state_of_the_job_as_it_is_stored(alice, alice_clien
     assert counted_polls.calls == (len(states) if compiled else 2 * len(states))  # the second poll: the memo's
 
 
-def test_changing_one_response_leaves_the_next_poll_alone(alice, alice_client, counted_polls):
+def test_a_polls_body_is_what_drfs_json_renderer_writes(alice, alice_client, counted_polls):
     job = job_answering_hi(alice, settings={"alpha": 2.0}, principle_versions=[])
-    first = alice_client.get(f"/api/v1/jobs/{job.pk}/")
-    first.data["settings"]["alpha"] = 99.0
-    first.data["status"] = "changed"
-    assert alice_client.get(f"/api/v1/jobs/{job.pk}/").json() == stored(job)
+    url = f"/api/v1/jobs/{job.pk}/"
+    expected = JSONRenderer().render(JobSerializer(GenerationJob.objects.select_related("reply").get(pk=job.pk)).data)
+    for accept in (None, "*/*", "application/json"):  # derived, then the memo's
+        response = alice_client.get(url, **({"HTTP_ACCEPT": accept} if accept else {}))
+        assert response.status_code == 200 and response.content == expected
+        assert response["Content-Type"] == "application/json"
+        assert "Accept" in response["Vary"] and "GET" in response["Allow"]  # DRF's own headers, as on any view
+    parsed = alice_client.get(url).json()
+    parsed["status"] = "changed"  # what a client does with one answer reaches no other
+    assert alice_client.get(url).content == expected
+
+
+def test_a_poll_negotiated_to_another_renderer_is_rendered_by_it(alice, alice_client, counted_polls):
+    job = job_answering_hi(alice, settings={"alpha": 2.0}, principle_versions=[])
+    url = f"/api/v1/jobs/{job.pk}/"
+    alice_client.get(url)  # the memo holds the row's bytes
+    indented = alice_client.get(url, HTTP_ACCEPT="application/json; indent=2")
+    assert indented.status_code == 200 and indented.content.startswith(b'{\n  "id": ')
+    assert json.loads(indented.content) == stored(job)
+    browsable = alice_client.get(url, HTTP_ACCEPT="text/html")
+    assert browsable.status_code == 200 and browsable["Content-Type"].startswith("text/html")
+    assert str(job.pk) in browsable.content.decode()
 
 
 def test_a_poll_under_another_timezone_is_derived_for_it(alice, alice_client, counted_polls):
