@@ -95,6 +95,9 @@ def idempotency_key_from(request: Request) -> str:
 
 def wait_seconds_from(request: Request) -> float:
     """Seconds the client is willing to wait (0: answer at once), from `?wait=` or `Prefer: wait=N`."""
+    query = request.META.get("QUERY_STRING", "")
+    if "wait" not in query and "%" not in query and "HTTP_PREFER" not in request.META:
+        return 0  # neither asked for (a poll's usual case), without parsing the query string
     requested: float | None = None
     raw = request.query_params.get("wait")
     if raw is not None:

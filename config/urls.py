@@ -14,8 +14,9 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", template_name="docs/redoc.html"), name="redoc"),
     path("metrics", metrics_view, name="metrics"),
     path("api/v1/auth/", include("core.auth")),
-    path("api/v1/", include("preferences.urls")),
+    # The assistant's routes first: Django tries the patterns in order, and a job poll is the most frequent request.
     path("api/v1/", include("assistant.urls")),
+    path("api/v1/", include("preferences.urls")),
     path("v1/", include("assistant.openai_urls")),
 ]
 

@@ -69,6 +69,15 @@ def test_wait_of_the_wrong_type_is_a_400_naming_it(alice_client):
     assert response.status_code == 400 and list(response.json()["error"]["fields"]) == ["wait"]
 
 
+@pytest.mark.parametrize("query", ["wait=soon", "%77ait=soon", "other=1&wait=soon"])
+def test_a_polls_wait_of_the_wrong_type_is_a_400_however_it_is_spelled(alice_client, query):
+    conversation = alice_client.post("/api/v1/conversations/", {}, format="json").json()["id"]
+    job = alice_client.post(f"/api/v1/conversations/{conversation}/messages/", {"content": "Hi"}, format="json")
+    response = alice_client.get(f"/api/v1/jobs/{job.json()['id']}/?{query}")
+    assert response.status_code == 400 and list(response.json()["error"]["fields"]) == ["wait"]
+    assert alice_client.get(f"/api/v1/jobs/{job.json()['id']}/?other=1").status_code == 200
+
+
 def test_a_form_body_is_a_415(alice_client):
     response = alice_client.post("/api/v1/conversations/", "title=x", content_type="application/x-www-form-urlencoded")
     assert response.status_code == 415 and response.json()["error"]["code"] == "unsupported_media_type"
