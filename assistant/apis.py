@@ -96,7 +96,13 @@ def idempotency_key_from(request: Request) -> str:
 def wait_seconds_from(request: Request) -> float:
     """Seconds the client is willing to wait (0: answer at once), from `?wait=` or `Prefer: wait=N`."""
     query = request.META.get("QUERY_STRING", "")
-    if "wait" not in query and "%" not in query and "HTTP_PREFER" not in request.META:
+    fields_limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+    if (
+        "wait" not in query
+        and "%" not in query
+        and "HTTP_PREFER" not in request.META
+        and (fields_limit is None or query.count("&") < fields_limit)  # over it, parsing answers a 400
+    ):
         return 0  # neither asked for (a poll's usual case), without parsing the query string
     requested: float | None = None
     raw = request.query_params.get("wait")
@@ -288,9 +294,10 @@ class JobListApi(generics.ListAPIView):
         return selectors.job_list(user=self.request.user)
 
 
-# What a job poll answers, as JSON text made once per distinct row a process reads under one active timezone
-# (core.row_memo): a client polls the same row until the job moves. An entry's row and text together hold at most
-# 8,192 characters (larger ones are not kept), so the memo holds at most about 2 million characters.
+# What a job poll answers, as the JSON bytes DRF's renderer writes (core.rendered_json), made once per distinct row
+# a process reads under one active timezone (core.row_memo): a client polls the same row until the job moves. An
+# entry's row text and body bytes together hold at most 8,192 (larger ones are not kept), so the memo holds at most
+# about 2 million characters and bytes.
 POLLED_JOBS: RowMemo[bytes] = RowMemo(max_entries=256, max_text=8192)
 
 

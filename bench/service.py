@@ -377,9 +377,11 @@ async def bench(args: argparse.Namespace, base_url: str, token: str, processes: 
                 **shared_env,
                 "ENGINE_THREADS": os.environ.get("ENGINE_THREADS") or str(threads_per(workers)),
             }
-            for name in names:
-                processes.start_worker(name)
-            processes.env = shared_env
+            try:
+                for name in names:
+                    processes.start_worker(name)
+            finally:
+                processes.env = shared_env
             result = await end_to_end(client, args.jobs, args.max_new_tokens)
             rows.append(
                 f"| jobs submitted at once | {workers} | {result['jobs_per_minute']:.1f} "

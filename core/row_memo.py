@@ -14,9 +14,9 @@ than a derivation needs, and never less).
 
 The derivation must depend on the row and the key alone: whatever else it reads (an active timezone, say) belongs
 in the key. What it returns is shared by every caller that reads the same row, so it should be immutable (the job
-poll keeps JSON text). Each process keeps at most `max_entries` rows (the first kept is the first let go), and none
-whose text (the row's text columns, and the derived value when it is text) exceeds `max_text` characters, so the
-memo holds at most about `max_entries * max_text` characters of text.
+poll keeps the bytes of its JSON). Each process keeps at most `max_entries` rows (the first kept is the first let
+go), and none whose text (the row's text and bytes columns, and the derived value when it is text or bytes) exceeds
+`max_text` characters, so the memo holds at most about `max_entries * max_text` characters of text.
 """
 
 from __future__ import annotations

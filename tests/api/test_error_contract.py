@@ -78,6 +78,16 @@ def test_a_polls_wait_of_the_wrong_type_is_a_400_however_it_is_spelled(alice_cli
     assert alice_client.get(f"/api/v1/jobs/{job.json()['id']}/?other=1").status_code == 200
 
 
+def test_a_poll_with_more_query_fields_than_allowed_is_a_400(alice_client, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    conversation = alice_client.post("/api/v1/conversations/", {}, format="json").json()["id"]
+    job = alice_client.post(f"/api/v1/conversations/{conversation}/messages/", {"content": "Hi"}, format="json")
+    url = f"/api/v1/jobs/{job.json()['id']}/"
+    assert alice_client.get(url + "?" + "&".join(["a=1"] * 9)).status_code == 200
+    response = alice_client.get(url + "?" + "&".join(["a=1"] * 11))
+    assert response.status_code == 400 and response["Content-Type"] == "application/json"
+
+
 def test_a_form_body_is_a_415(alice_client):
     response = alice_client.post("/api/v1/conversations/", "title=x", content_type="application/x-www-form-urlencoded")
     assert response.status_code == 415 and response.json()["error"]["code"] == "unsupported_media_type"
