@@ -28,7 +28,7 @@ def render_json(data: Any) -> bytes:
 
 
 def rendered_json_response(request: Request, body: bytes, status: int = 200) -> HttpResponseBase:
-    """`body` (from `render_json`) as the answer to a request DRF has negotiated (a view's handler runs after)."""
+    """`body` (from `render_json`) as the answer to `request`, from a view's handler (DRF negotiated before it)."""
     renderer = getattr(request, "accepted_renderer", None)
     media_type = getattr(request, "accepted_media_type", "") or ""
     if type(renderer) is JSONRenderer and (";" not in media_type or renderer.get_indent(media_type, {}) is None):
