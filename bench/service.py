@@ -94,13 +94,19 @@ class Processes:
     def __init__(self, env: dict[str, str], logs: Path):
         self.env, self.logs, self.running = env, logs, {}
 
-    def start(self, name: str, args: list[str]) -> None:
+    def start(self, name: str, args: list[str], extra_env: dict[str, str] | None = None) -> None:
+        """Start `args` with the stack's environment, and `extra_env` on top of it for this process alone."""
         log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - lives as long as the process
         self.running[name] = subprocess.Popen(
-            args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            args,
+            cwd=ROOT,
+            env={**self.env, **(extra_env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
-    def start_worker(self, name: str) -> None:
+    def start_worker(self, name: str, extra_env: dict[str, str] | None = None) -> None:
         self.start(
             name,
             [
@@ -123,6 +129,7 @@ class Processes:
                 "--without-gossip",
                 "--without-mingle",
             ],
+            extra_env,
         )
         deadline = time.monotonic() + 300
         while "ready." not in (self.logs / f"{name}.log").read_text(errors="replace"):
@@ -372,16 +379,9 @@ async def bench(args: argparse.Namespace, base_url: str, token: str, processes: 
             names = [f"bench{index + 1}" for index in range(workers)]
             # Each worker's llama.cpp runs on its share of the cores: two workers with every core each oversubscribe
             # them (here 19-68 jobs/minute from one run to the next, against 150 with a core each).
-            shared_env = processes.env
-            processes.env = {
-                **shared_env,
-                "ENGINE_THREADS": os.environ.get("ENGINE_THREADS") or str(threads_per(workers)),
-            }
-            try:
-                for name in names:
-                    processes.start_worker(name)
-            finally:
-                processes.env = shared_env
+            threads = processes.env.get("ENGINE_THREADS") or str(threads_per(workers))
+            for name in names:
+                processes.start_worker(name, {"ENGINE_THREADS": threads})
             result = await end_to_end(client, args.jobs, args.max_new_tokens)
             rows.append(
                 f"| jobs submitted at once | {workers} | {result['jobs_per_minute']:.1f} "
@@ -565,9 +565,7 @@ def main() -> None:
     base_url = f"http://127.0.0.1:{port}"
     try:
         command, extra_env = web_command(args.server, port, args.web_workers)
-        processes.env = {**env, **extra_env}
-        processes.start("web", command)
-        processes.env = env
+        processes.start("web", command, extra_env)
         deadline = time.monotonic() + 60
         while True:
             try:

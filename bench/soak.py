@@ -252,12 +252,11 @@ def main() -> None:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     try:
-        processes.env = {**env, "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(args.web_workers)}
         processes.start(
             "web",
             [PY, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.asgi:application", "--log-level", "warning"],
+            {"BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(args.web_workers)},
         )
-        processes.env = env
         processes.start_worker("soak1")
         deadline = time.monotonic() + 60
         while True:
