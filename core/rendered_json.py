@@ -27,10 +27,10 @@ def render_json(data: Any) -> bytes:
     return JSONRenderer().render(data)
 
 
-def rendered_json_response(request: Request, body: bytes, status: int = 200) -> HttpResponseBase:
+def rendered_json_response(request: Request, body: bytes) -> HttpResponseBase:
     """`body` (from `render_json`) as the answer to `request`, from a view's handler (DRF negotiated before it)."""
     renderer = getattr(request, "accepted_renderer", None)
     media_type = getattr(request, "accepted_media_type", "") or ""
     if type(renderer) is JSONRenderer and (";" not in media_type or renderer.get_indent(media_type, {}) is None):
-        return HttpResponse(body, content_type=renderer.media_type, status=status)
-    return Response(json.loads(body), status=status)
+        return HttpResponse(body, content_type=renderer.media_type)
+    return Response(json.loads(body))

@@ -69,20 +69,23 @@ def test_wait_of_the_wrong_type_is_a_400_naming_it(alice_client):
     assert response.status_code == 400 and list(response.json()["error"]["fields"]) == ["wait"]
 
 
+def submitted_job_url(client) -> str:
+    conversation = client.post("/api/v1/conversations/", {}, format="json").json()["id"]
+    job = client.post(f"/api/v1/conversations/{conversation}/messages/", {"content": "Hi"}, format="json").json()
+    return f"/api/v1/jobs/{job['id']}/"
+
+
 @pytest.mark.parametrize("query", ["wait=soon", "%77ait=soon", "other=1&wait=soon"])
 def test_a_polls_wait_of_the_wrong_type_is_a_400_however_it_is_spelled(alice_client, query):
-    conversation = alice_client.post("/api/v1/conversations/", {}, format="json").json()["id"]
-    job = alice_client.post(f"/api/v1/conversations/{conversation}/messages/", {"content": "Hi"}, format="json")
-    response = alice_client.get(f"/api/v1/jobs/{job.json()['id']}/?{query}")
+    url = submitted_job_url(alice_client)
+    response = alice_client.get(f"{url}?{query}")
     assert response.status_code == 400 and list(response.json()["error"]["fields"]) == ["wait"]
-    assert alice_client.get(f"/api/v1/jobs/{job.json()['id']}/?other=1").status_code == 200
+    assert alice_client.get(f"{url}?other=1").status_code == 200
 
 
 def test_a_poll_with_more_query_fields_than_allowed_is_a_400(alice_client, settings):
     settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
-    conversation = alice_client.post("/api/v1/conversations/", {}, format="json").json()["id"]
-    job = alice_client.post(f"/api/v1/conversations/{conversation}/messages/", {"content": "Hi"}, format="json")
-    url = f"/api/v1/jobs/{job.json()['id']}/"
+    url = submitted_job_url(alice_client)
     assert alice_client.get(url + "?" + "&".join(["a=1"] * 9)).status_code == 200
     response = alice_client.get(url + "?" + "&".join(["a=1"] * 11))
     assert response.status_code == 400 and response["Content-Type"] == "application/json"

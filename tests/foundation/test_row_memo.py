@@ -204,9 +204,7 @@ def test_a_poll_answers_each_state_of_the_job_as_it_is_stored(alice, alice_clien
 def drfs_own_poll(monkeypatch, client, url, **headers):
     """The same poll answered by DRF's own rendering of the memo's body (a Response of the parsed bytes)."""
     with monkeypatch.context() as patched:
-        patched.setattr(
-            apis, "rendered_json_response", lambda request, body, status=200: Response(json.loads(body), status=status)
-        )
+        patched.setattr(apis, "rendered_json_response", lambda request, body: Response(json.loads(body)))
         return client.get(url, **headers)
 
 
